@@ -1,1 +1,78 @@
-//! peapod-runtime
+//! peapod's container runtime: pods as an infra ("pause") container that
+//! holds the pod's namespaces plus app containers joining them, each run by
+//! runc from an OCI bundle, each app container watched by a shim.
+//!
+//! Layout of the state directory (`RuntimeConfig::state_dir`):
+//! ```text
+//! runc/                      runc --root (ours alone)
+//! netns/<sandbox-id>         pinned network namespaces (nsfs bind mounts)
+//! pause/rootfs/pause         the static infra binary (built by build.rs)
+//! sandboxes/<id>/sandbox.json  record (written before any setup step)
+//!               hostname hosts resolv.conf   pod files bound into containers
+//!               shm/         the pod's /dev/shm (tmpfs)
+//!               bundle/config.json
+//! containers/<id>/container.json  record (written before any setup step)
+//!                 config.json rootfs/ upper/ work/   bundle + overlay
+//!                 pid exit.json runc.log termination-log
+//! ```
+
+pub mod cgroups;
+mod container;
+pub mod cri;
+pub mod mounts;
+pub mod oci;
+pub mod runc;
+mod sandbox;
+mod service;
+pub mod shim;
+pub mod spec;
+mod user;
+
+pub use cri::*;
+pub use service::{RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, ShimCommand};
+
+/// The infra binary, built statically from pause/pause.c.
+pub static PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"));
+
+/// Errors of the runtime. `Display` is this layer's message; the cause is in `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("runc {op} {id}: {message}")]
+    Runc {
+        op: &'static str,
+        id: String,
+        message: String,
+    },
+    /// The container could not be created; the message is the runtime's (e.g. runc's exec error).
+    #[error("{0}")]
+    CreateFailed(String),
+    #[error("sandbox {0} not found")]
+    SandboxNotFound(String),
+    #[error("container {0} not found")]
+    ContainerNotFound(String),
+    #[error("sandbox {0} is not ready")]
+    SandboxNotReady(String),
+    #[error("preparing the root filesystem: {0}")]
+    Rootfs(String),
+    #[error("{0}")]
+    User(String),
+    #[error("network: {0}")]
+    Network(#[from] peapod_net::NetError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl RuntimeError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

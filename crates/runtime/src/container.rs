@@ -1,0 +1,376 @@
+//! App containers: overlay rootfs from the image, OCI bundle, a shim that
+//! runs `runc create` and keeps the logs and the exit code, then start,
+//! stop (signal, grace period, SIGKILL) and remove.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::RuntimeError;
+use crate::cri::*;
+use crate::mounts;
+use crate::service::{ContainerRecord, Inner, RuncRuntime, new_id, wait_pid_exit};
+use crate::shim::ShimArgs;
+use crate::spec::{ContainerSpecInput, EtcFiles, container_spec};
+
+/// Longest we wait for `runc create` (via the shim) to answer.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(crate) fn status_of(inner: &Inner, r: &ContainerRecord) -> ContainerStatus {
+    let exit = inner.exit_record(&r.id);
+    let gone = inner.shim_gone.lock().expect("lock").contains(&r.id);
+    let mut st = ContainerStatus {
+        id: r.id.clone(),
+        sandbox_id: r.sandbox_id.clone(),
+        metadata: r.config.metadata.clone(),
+        state: ContainerState::Unknown,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        finished_at: None,
+        exit_code: None,
+        reason: None,
+        message: None,
+        image: r.config.image.clone(),
+        image_id: r.config.image_id.clone(),
+        labels: r.config.labels.clone(),
+        annotations: r.config.annotations.clone(),
+        log_path: r.config.log_path.clone(),
+        pid: r.pid,
+    };
+    if let Some(x) = exit {
+        st.state = ContainerState::Exited;
+        st.finished_at = Some(x.finished_at);
+        st.exit_code = Some(x.exit_code);
+        st.reason = Some(
+            if x.oom_killed {
+                "OOMKilled"
+            } else if x.exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            }
+            .into(),
+        );
+        if r.started_at.is_none() {
+            // Killed before it was ever started (e.g. the pod was deleted).
+            st.started_at = None;
+        }
+    } else if gone {
+        st.state = ContainerState::Exited;
+        st.exit_code = Some(137);
+        st.reason = Some("ContainerStatusUnknown".into());
+        st.message = Some("The container could not be located when the pod was terminated".into());
+        st.finished_at = Some(jiff::Timestamp::now());
+    } else if r.started_at.is_some() {
+        st.state = ContainerState::Running;
+    } else if r.shim_pid.is_some() {
+        st.state = ContainerState::Created;
+    }
+    st
+}
+
+/// Reap our own shim child and report its exit.
+fn watch_shim_child(inner: Arc<Inner>, id: String, mut child: tokio::process::Child) {
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+        inner.on_shim_exit(&id);
+    });
+}
+
+/// Watch a shim that is not our child (recovered after a daemon restart).
+pub(crate) fn watch_shim_pid(inner: Arc<Inner>, id: String, pid: i32) {
+    tokio::spawn(async move {
+        wait_pid_exit(pid).await;
+        inner.on_shim_exit(&id);
+    });
+}
+
+impl RuncRuntime {
+    pub(crate) async fn create_container_impl(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+        sandbox: &PodSandboxConfig,
+    ) -> Result<String, RuntimeError> {
+        let inner = &self.inner;
+        let sb = inner
+            .sandbox(sandbox_id)
+            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
+        let pause_pid = match sb.pause_pid {
+            Some(p) if !sb.stopped && crate::service::pause_alive(p, sb.pause_started) => p,
+            _ => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
+        };
+        let id = new_id();
+        let dir = inner.container_dir(&id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        let rec = ContainerRecord {
+            id: id.clone(),
+            sandbox_id: sandbox_id.into(),
+            config: config.clone(),
+            created_at: jiff::Timestamp::now(),
+            started_at: None,
+            shim_pid: None,
+            pid: None,
+            cgroup: format!("{}/{}", sb.config.cgroup_parent.trim_end_matches('/'), id),
+        };
+        inner.save_container(&rec)?;
+        match self.setup_container(rec, pause_pid, &sb, sandbox).await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                if let Err(ce) = self.remove_container_impl(&id).await {
+                    tracing::warn!(container = %id, error = %ce, "cleanup after a failed create");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup_container(
+        &self,
+        mut rec: ContainerRecord,
+        pause_pid: i32,
+        sb: &crate::service::SandboxRecord,
+        sandbox: &PodSandboxConfig,
+    ) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let dir = inner.container_dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+
+        let provider = inner.rootfs.clone();
+        let (image_id, d) = (rec.config.image_id.clone(), dir.clone());
+        let rootfs_mounts = tokio::task::spawn_blocking(move || provider.prepare(&image_id, &d))
+            .await
+            .map_err(|e| RuntimeError::Rootfs(e.to_string()))?
+            .map_err(RuntimeError::Rootfs)?;
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| RuntimeError::io("creating the rootfs mount point", e))?;
+        for m in &rootfs_mounts {
+            mounts::mount(m, &rootfs).map_err(|e| RuntimeError::Rootfs(e.to_string()))?;
+        }
+        let user = crate::user::resolve(&rootfs, &rec.config.security)?;
+        let term_log = dir.join("termination-log");
+        std::fs::write(&term_log, b"")
+            .map_err(|e| RuntimeError::io("creating the termination log", e))?;
+        if let Some(parent) = rec.config.log_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
+        }
+
+        let sdir = inner.sandbox_dir(&sb.id);
+        let shm = sdir.join("shm");
+        let (hostname, hosts, resolv) = (
+            sdir.join("hostname"),
+            sdir.join("hosts"),
+            sdir.join("resolv.conf"),
+        );
+        let spec = container_spec(&ContainerSpecInput {
+            config: &rec.config,
+            sandbox,
+            rootfs: &rootfs,
+            netns: sb.netns.as_deref(),
+            pause_pid,
+            shm: Some(&shm),
+            etc: EtcFiles {
+                hostname: &hostname,
+                hosts: &hosts,
+                resolv_conf: &resolv,
+            },
+            termination_log: Some(&term_log),
+            user,
+            cgroups_path: rec.cgroup.clone(),
+            limits: &inner.limits,
+        });
+        crate::service::write_json(&dir.join("config.json"), &spec)?;
+
+        let args = ShimArgs {
+            id: rec.id.clone(),
+            bundle: dir.clone(),
+            runc: inner.cfg.runc.clone(),
+            runc_root: inner.runc.root.clone(),
+            log_path: rec.config.log_path.clone(),
+            exit_file: dir.join("exit.json"),
+            pid_file: dir.join("pid"),
+            runc_log: dir.join("runc.log"),
+            cgroup: rec.cgroup.clone(),
+        };
+        let mut child = tokio::process::Command::new(&inner.cfg.shim.program)
+            .args(&inner.cfg.shim.args)
+            .args(args.to_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| {
+                RuntimeError::io(
+                    format!("starting the shim {}", inner.cfg.shim.program.display()),
+                    e,
+                )
+            })?;
+        let shim_pid = child.id().map(|p| p as i32);
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let answer = tokio::time::timeout(CREATE_TIMEOUT, lines.next_line()).await;
+        drop(lines);
+        let line = match answer {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => String::from("error the shim exited without answering"),
+            Ok(Err(e)) => format!("error reading from the shim: {e}"),
+            Err(_) => {
+                let _ = child.start_kill();
+                String::from("error timed out creating the container")
+            }
+        };
+        // From here on the shim is registered: its exit is always observed.
+        rec.shim_pid = shim_pid;
+        if let Some(pid) = line.strip_prefix("ok ") {
+            rec.pid = pid.trim().parse().ok();
+            inner.save_container(&rec)?;
+            watch_shim_child(inner.clone(), rec.id.clone(), child);
+            return Ok(());
+        }
+        // Creation failed: reap the shim, report runc's message.
+        let _ = child.wait().await;
+        inner.shim_gone.lock().expect("lock").insert(rec.id.clone());
+        inner.save_container(&rec)?;
+        Err(RuntimeError::CreateFailed(
+            line.strip_prefix("error ").unwrap_or(&line).to_owned(),
+        ))
+    }
+
+    pub(crate) async fn start_container_impl(&self, id: &str) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let mut rec = inner
+            .container(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        inner.runc.start(id).await?;
+        rec.started_at = Some(jiff::Timestamp::now());
+        inner.save_container(&rec)
+    }
+
+    /// Wait until the container's exit is recorded, up to `timeout`.
+    async fn wait_exited(&self, id: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.inner.has_exited(id) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub(crate) async fn stop_container_impl(
+        &self,
+        id: &str,
+        timeout_secs: i64,
+    ) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let Some(rec) = inner.container(id) else {
+            return Ok(());
+        };
+        if inner.has_exited(id) || rec.shim_pid.is_none() {
+            return Ok(());
+        }
+        if timeout_secs > 0 {
+            let sig = rec
+                .config
+                .stop_signal
+                .clone()
+                .unwrap_or_else(|| "SIGTERM".into());
+            inner.runc.kill(id, &sig, false).await?;
+            if self
+                .wait_exited(id, Duration::from_secs(timeout_secs as u64))
+                .await
+            {
+                return Ok(());
+            }
+        }
+        // SIGKILL every process of the container (with a shared PID
+        // namespace, killing init alone would leave its children).
+        inner.runc.kill(id, "KILL", true).await?;
+        if !self.wait_exited(id, Duration::from_secs(10)).await {
+            return Err(RuntimeError::io(
+                format!("container {id} did not exit after SIGKILL"),
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn remove_container_impl(&self, id: &str) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let Some(rec) = inner.container(id) else {
+            return Ok(());
+        };
+        let mut first: Option<RuntimeError> = None;
+        if let Err(e) = self.stop_container_impl(id, 0).await {
+            first.get_or_insert(e);
+        }
+        if let Err(e) = inner.runc.delete(id, true).await {
+            first.get_or_insert(e);
+        }
+        let dir = inner.container_dir(id);
+        for m in mounts::mounts_under(&dir) {
+            if let Err(e) = mounts::unmount(&m) {
+                first.get_or_insert(RuntimeError::io("unmounting the container rootfs", e));
+            }
+        }
+        let provider = inner.rootfs.clone();
+        let d = dir.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || provider.cleanup(&d)).await {
+            first.get_or_insert(RuntimeError::Rootfs(e));
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            first.get_or_insert(RuntimeError::io(format!("removing {}", dir.display()), e));
+        }
+        // The log file goes with the container (kubelet's removeContainerLog).
+        let _ = std::fs::remove_file(&rec.config.log_path);
+        inner.containers.lock().expect("lock").remove(id);
+        inner.shim_gone.lock().expect("lock").remove(id);
+        first.map_or(Ok(()), Err)
+    }
+
+    pub(crate) async fn exec_sync_impl(
+        &self,
+        id: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecResult, RuntimeError> {
+        let inner = &self.inner;
+        inner
+            .container(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        let mut c = inner.runc.exec_command(id, cmd, false, None);
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = c
+            .spawn()
+            .map_err(|e| RuntimeError::io("running runc exec", e))?;
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(ExecResult {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                exit_code: out.status.code().unwrap_or_else(|| {
+                    128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
+                }),
+                timed_out: false,
+            }),
+            Ok(Err(e)) => Err(RuntimeError::io("waiting for runc exec", e)),
+            Err(_) => Ok(ExecResult {
+                stdout: vec![],
+                stderr: vec![],
+                exit_code: -1,
+                timed_out: true,
+            }),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Pod sandboxes: the pinned network namespace, the pod's /etc files and
+//! /dev/shm, the network attachment and the infra (pause) container.
+//!
+//! Setup writes the sandbox record first, so teardown (which reads it) can
+//! undo a setup that failed half-way or was cut short by a crash; teardown
+//! is idempotent, runs in reverse order and collects every error.
+
+use std::sync::Arc;
+
+use peapod_net::{NetRequest, PortMap};
+
+use crate::RuntimeError;
+use crate::cri::*;
+use crate::mounts;
+use crate::service::{Inner, RuncRuntime, SandboxRecord, new_id, pause_alive, wait_pid_exit};
+use crate::spec::{SandboxSpecInput, sandbox_spec};
+
+pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
+    let ready = !r.stopped && r.pause_pid.is_some_and(|p| pause_alive(p, r.pause_started));
+    PodSandboxStatus {
+        id: r.id.clone(),
+        metadata: r.config.metadata.clone(),
+        state: if ready {
+            SandboxState::Ready
+        } else {
+            SandboxState::NotReady
+        },
+        created_at: r.created_at,
+        ips: r.ips.clone(),
+        labels: r.config.labels.clone(),
+        annotations: r.config.annotations.clone(),
+        host_network: r.config.host_network,
+    }
+}
+
+pub(crate) fn watch_pause(inner: Arc<Inner>, id: String, pid: i32) {
+    tokio::spawn(async move {
+        wait_pid_exit(pid).await;
+        inner.on_pause_exit(&id);
+    });
+}
+
+fn net_request(r: &SandboxRecord) -> Option<NetRequest> {
+    let netns = r.netns.clone()?;
+    Some(NetRequest {
+        sandbox_id: r.id.clone(),
+        netns,
+        pod_name: r.config.metadata.name.clone(),
+        pod_namespace: r.config.metadata.namespace.clone(),
+        pod_uid: r.config.metadata.uid.clone(),
+        port_mappings: r
+            .config
+            .port_mappings
+            .iter()
+            .map(|p| PortMap {
+                protocol: p.protocol.to_ascii_lowercase(),
+                container_port: p.container_port,
+                host_port: p.host_port,
+                host_ip: p.host_ip.clone(),
+            })
+            .collect(),
+    })
+}
+
+impl RuncRuntime {
+    pub(crate) async fn run_pod_sandbox_impl(
+        &self,
+        config: &PodSandboxConfig,
+    ) -> Result<String, RuntimeError> {
+        let id = new_id();
+        match self.setup_sandbox(&id, config).await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                // Undo whatever was done; the record tells teardown what exists.
+                if let Err(te) = self.remove_pod_sandbox_impl(&id).await {
+                    tracing::warn!(sandbox = %id, error = %te, "cleanup after a failed sandbox setup");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup_sandbox(&self, id: &str, config: &PodSandboxConfig) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let dir = inner.sandbox_dir(id);
+        std::fs::create_dir_all(dir.join("bundle"))
+            .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        let mut rec = SandboxRecord {
+            id: id.to_owned(),
+            config: config.clone(),
+            created_at: jiff::Timestamp::now(),
+            netns: (!config.host_network).then(|| inner.netns_path(id)),
+            pause_pid: None,
+            pause_started: None,
+            ips: vec![],
+            stopped: false,
+        };
+        inner.save_sandbox(&rec)?;
+
+        if let Some(ns) = &rec.netns {
+            let ns = ns.clone();
+            tokio::task::spawn_blocking(move || peapod_net::netns::create_pinned(&ns))
+                .await
+                .map_err(|e| RuntimeError::io("netns task", std::io::Error::other(e)))??;
+        }
+        if !config.host_ipc {
+            mounts::mount_tmpfs(&dir.join("shm"), "mode=1777,size=65536k")
+                .map_err(|e| RuntimeError::io("mounting the pod's /dev/shm", e))?;
+        }
+        std::fs::create_dir_all(&config.log_directory).map_err(|e| {
+            RuntimeError::io(format!("creating {}", config.log_directory.display()), e)
+        })?;
+
+        let cg_path = format!("{}/{}", config.cgroup_parent.trim_end_matches('/'), id);
+        let spec = sandbox_spec(&SandboxSpecInput {
+            config,
+            pause_rootfs: &inner.pause_rootfs(),
+            netns: rec.netns.as_deref(),
+            cgroups_path: cg_path,
+            limits: &inner.limits,
+        });
+        crate::service::write_json(&dir.join("bundle").join("config.json"), &spec)?;
+
+        // The network attachment and the infra container only share the
+        // pinned namespace, so they are set up concurrently.
+        let req = net_request(&rec);
+        let net = async {
+            match &req {
+                Some(r) => inner
+                    .network
+                    .setup(r)
+                    .await
+                    .map(|res| res.ips)
+                    .map_err(RuntimeError::from),
+                None => Ok(vec![]),
+            }
+        };
+        let pause = async {
+            let pid = inner
+                .runc
+                .create_detached(id, &dir.join("bundle"), &dir.join("pause.pid"))
+                .await?;
+            inner.runc.start(id).await?;
+            Ok::<i32, RuntimeError>(pid)
+        };
+        let (ips, pid) = tokio::join!(net, pause);
+        if let Ok(pid) = &pid {
+            // Record the pid even if the network failed, so teardown kills it.
+            rec.pause_pid = Some(*pid);
+            rec.pause_started = crate::service::proc_stat(*pid).map(|s| s.1);
+            inner.save_sandbox(&rec)?;
+        }
+        let pid = pid?;
+        rec.ips = ips?;
+        write_pod_files(&dir, config, &rec.ips)?;
+        inner.save_sandbox(&rec)?;
+        watch_pause(inner.clone(), id.to_owned(), pid);
+        Ok(())
+    }
+
+    pub(crate) async fn stop_pod_sandbox_impl(&self, id: &str) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let Some(mut rec) = inner.sandbox(id) else {
+            return Ok(());
+        };
+        let mut errors: Vec<RuntimeError> = Vec::new();
+        let ids: Vec<String> = inner
+            .containers
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|c| c.sandbox_id == id)
+            .map(|c| c.id.clone())
+            .collect();
+        for c in ids {
+            if let Err(e) = self.stop_container_impl(&c, 0).await {
+                errors.push(e);
+            }
+        }
+        // Infra container: SIGKILL (pause has nothing to flush), then delete.
+        if let Err(e) = inner.runc.kill(id, "KILL", false).await {
+            errors.push(e);
+        }
+        if let Some(pid) = rec.pause_pid {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while pause_alive(pid, rec.pause_started) && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+        if let Err(e) = inner.runc.delete(id, true).await {
+            errors.push(e);
+        }
+        // Network before the namespace: plugins need the netns to clean
+        // inside it (and must cope when it is already gone).
+        if let Some(req) = net_request(&rec)
+            && let Err(e) = inner.network.teardown(&req).await
+        {
+            errors.push(e.into());
+        }
+        if let Some(ns) = &rec.netns
+            && let Err(e) = peapod_net::netns::remove_pinned(ns)
+        {
+            errors.push(e.into());
+        }
+        if let Err(e) = mounts::unmount(&inner.sandbox_dir(id).join("shm")) {
+            errors.push(RuntimeError::io("unmounting the pod's /dev/shm", e));
+        }
+        rec.stopped = true;
+        if inner.sandbox_dir(id).exists() {
+            inner.save_sandbox(&rec)?;
+        }
+        first_error(errors)
+    }
+
+    pub(crate) async fn remove_pod_sandbox_impl(&self, id: &str) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let Some(rec) = inner.sandbox(id) else {
+            return Ok(());
+        };
+        let mut errors: Vec<RuntimeError> = Vec::new();
+        if let Err(e) = self.stop_pod_sandbox_impl(id).await {
+            errors.push(e);
+        }
+        let ids: Vec<String> = inner
+            .containers
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|c| c.sandbox_id == id)
+            .map(|c| c.id.clone())
+            .collect();
+        for c in ids {
+            if let Err(e) = self.remove_container_impl(&c).await {
+                errors.push(e);
+            }
+        }
+        let dir = inner.sandbox_dir(id);
+        for m in mounts::mounts_under(&dir) {
+            let _ = mounts::unmount(&m);
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            errors.push(RuntimeError::io(format!("removing {}", dir.display()), e));
+        }
+        inner.sandboxes.lock().expect("lock").remove(id);
+        // The pod-level cgroup is the pod's alone; remove it when no other
+        // sandbox of the same pod (a recreated one) still uses it.
+        let shared = inner
+            .sandboxes
+            .lock()
+            .expect("lock")
+            .values()
+            .any(|s| s.config.cgroup_parent == rec.config.cgroup_parent);
+        if !shared
+            && !rec.config.cgroup_parent.is_empty()
+            && let Err(e) = crate::cgroups::remove(&rec.config.cgroup_parent)
+        {
+            errors.push(RuntimeError::io("removing the pod cgroup", e));
+        }
+        first_error(errors)
+    }
+}
+
+fn first_error(mut errors: Vec<RuntimeError>) -> Result<(), RuntimeError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    for e in errors.iter().skip(1) {
+        tracing::warn!(error = %e, "further teardown error");
+    }
+    Err(errors.remove(0))
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod, as kubelet writes them.
+fn write_pod_files(
+    dir: &std::path::Path,
+    c: &PodSandboxConfig,
+    ips: &[String],
+) -> Result<(), RuntimeError> {
+    use peapod_net::etc_files::*;
+    let aliases: Vec<(String, Vec<String>)> = c
+        .host_aliases
+        .iter()
+        .map(|a| (a.ip.clone(), a.hostnames.clone()))
+        .collect();
+    let hosts = if c.host_network {
+        host_network_hosts_file(
+            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            &aliases,
+        )
+    } else {
+        hosts_file(ips, &c.hostname, c.hostname_fqdn.as_deref(), &aliases)
+    };
+    let resolv = resolv_conf(&Resolv {
+        nameservers: c.dns.servers.clone(),
+        searches: c.dns.searches.clone(),
+        options: c.dns.options.clone(),
+    });
+    let hostname = if c.host_network {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default()
+    } else {
+        format!("{}\n", c.hostname)
+    };
+    for (name, text) in [
+        ("hostname", hostname),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, text)
+            .map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))?;
+    }
+    Ok(())
+}
