@@ -52,7 +52,9 @@ fn push_doc(out: &mut Vec<Value>, v: Value) {
         Value::Null => {}
         // A `kind: List` document expands to its items, as kubectl does.
         Value::Object(ref m)
-            if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            if m.get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"))
                 && m.get("items").is_some_and(Value::is_array) =>
         {
             if let Some(Value::Array(items)) = v.get("items").cloned() {
@@ -78,7 +80,9 @@ mod tests {
 
     #[test]
     fn json_and_list_expand() {
-        let docs = decode_documents(r#"{"kind":"List","items":[{"kind":"Pod"},{"kind":"ConfigMap"}]}"#).unwrap();
+        let docs =
+            decode_documents(r#"{"kind":"List","items":[{"kind":"Pod"},{"kind":"ConfigMap"}]}"#)
+                .unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["kind"], "ConfigMap");
     }
