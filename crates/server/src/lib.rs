@@ -1,1 +1,68 @@
-//! peapod-server
+//! peapod's Kubernetes-compatible API server: the core/v1 subset kubectl
+//! needs (discovery, CRUD, patch, watch, Tables, logs) over HTTPS with a
+//! bearer token, backed by the embedded store. Handlers only write intent
+//! to the store; the node agent does the host work.
+
+mod admission;
+mod discovery;
+pub mod error;
+mod handlers;
+mod images;
+mod logs;
+pub mod namespaces;
+pub mod pki;
+mod query;
+mod serve;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use pki::Pki;
+pub use serve::{router, serve};
+
+/// What the server needs from the node agent (pod logs, images in use).
+pub trait NodeAccess: Send + Sync + 'static {
+    /// The CRI log file of a container of a pod: the current instance, or
+    /// with `previous` the one before it. None if there is no such instance.
+    fn log_file(&self, pod_uid: &str, container: &str, previous: bool) -> Option<LogFile>;
+    /// Image ids used by containers on this node.
+    fn images_in_use(&self) -> Vec<String>;
+}
+
+/// A container's log file and whether the container may still write to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub running: bool,
+}
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: peapod_store::Store,
+    pub images: peapod_image::ImageStore,
+    pub node: Arc<dyn NodeAccess>,
+    pub node_name: String,
+    pub token: String,
+    /// host:port clients reach us at (discovery's serverAddressByClientCIDRs).
+    pub server_address: String,
+    /// Directory for request temp files (image uploads).
+    pub tmp_dir: PathBuf,
+}
+
+/// Create the namespaces every cluster has.
+pub fn bootstrap(store: &peapod_store::Store) -> Result<(), peapod_store::StoreError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let key = peapod_store::ObjKey::new("namespaces", "", ns);
+        if store.get(&key).is_some() {
+            continue;
+        }
+        let obj = admission::new_namespace(ns);
+        match store.create(&key, obj) {
+            Ok(_) | Err(peapod_store::StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

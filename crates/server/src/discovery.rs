@@ -1,0 +1,281 @@
+//! Discovery (/version, /api, /apis, /api/v1) and the OpenAPI documents
+//! kubectl fetches before `apply`/`create -f` (kubectl-wire.md §3, §5):
+//! v3 JSON for kubectl ≥ 1.29, v2 protobuf for 1.27/1.28. Each kind has a
+//! `patch` operation tagged with its GVK and a `fieldValidation` query
+//! parameter, which is what kubectl looks for before sending
+//! `fieldValidation=Strict`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use peapod_api::resources;
+
+use crate::AppState;
+use crate::error::HttpError;
+
+/// The Kubernetes version we serve (k8s-openapi's v1_35 types).
+pub const KUBE_MINOR: &str = "35";
+
+fn json_response(content_type: &str, body: &Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, content_type.to_owned())],
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+pub async fn version() -> Response {
+    json_response(
+        "application/json",
+        &json!({
+            "major": "1",
+            "minor": KUBE_MINOR,
+            "gitVersion": format!("v1.{KUBE_MINOR}.0-peapod.{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "rust",
+            "compiler": "rustc",
+            "platform": "linux/amd64",
+        }),
+    )
+}
+
+/// The aggregated discovery version the client asked for first, if any.
+fn aggregated_version(headers: &HeaderMap) -> Option<&'static str> {
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    for part in accept.split(',') {
+        if !part.contains("as=APIGroupDiscoveryList") {
+            if part.trim().starts_with("application/json") || part.trim() == "*/*" {
+                return None;
+            }
+            continue;
+        }
+        if part.contains("v=v2beta1") {
+            return Some("v2beta1");
+        }
+        if part.contains("v=v2") {
+            return Some("v2");
+        }
+    }
+    None
+}
+
+pub async fn api(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match aggregated_version(&headers) {
+        Some(v) => json_response(
+            &resources::aggregated_discovery_content_type(v),
+            &resources::aggregated_discovery(v),
+        ),
+        None => json_response(
+            "application/json",
+            &resources::api_versions(&st.server_address),
+        ),
+    }
+}
+
+pub async fn apis(headers: HeaderMap) -> Response {
+    match aggregated_version(&headers) {
+        Some(v) => json_response(
+            &resources::aggregated_discovery_content_type(v),
+            &resources::aggregated_discovery_apis(v),
+        ),
+        None => json_response("application/json", &resources::api_group_list()),
+    }
+}
+
+pub async fn api_v1() -> Response {
+    json_response("application/json", &resources::api_resource_list())
+}
+
+fn openapi_hash() -> String {
+    format!("peapod-{}-{KUBE_MINOR}", env!("CARGO_PKG_VERSION"))
+}
+
+pub async fn openapi_v3_index() -> Response {
+    json_response(
+        "application/json",
+        &json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", openapi_hash())}}}),
+    )
+}
+
+pub async fn openapi_v3_doc(Path(path): Path<String>) -> Result<Response, HttpError> {
+    if path.trim_end_matches('/') != "api/v1" {
+        return Err(HttpError(peapod_api::ApiError::unknown_path()));
+    }
+    Ok(json_response("application/json", &openapi_v3_core()))
+}
+
+fn resource_path(r: &resources::ResourceInfo) -> String {
+    if r.namespaced {
+        format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+    } else {
+        format!("/api/v1/{}/{{name}}", r.plural)
+    }
+}
+
+/// The core/v1 OpenAPI v3 document: one patch operation per kind (for
+/// kubectl's validation check) and a schema per kind (for `explain`).
+fn openapi_v3_core() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for r in resources::all().iter().filter(|r| r.group.is_empty()) {
+        let gvk = json!({"group": "", "version": r.version, "kind": r.kind});
+        paths.insert(
+            resource_path(r),
+            json!({"patch": {
+                "operationId": format!("patchCoreV1{}", r.kind),
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
+                "responses": {"200": {"description": "OK"}},
+            }}),
+        );
+        schemas.insert(
+            format!("io.k8s.api.core.v1.{}", r.kind),
+            json!({
+                "description": format!("{} is a core/v1 object served by peapod.", r.kind),
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
+                    "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
+                    "metadata": {"type": "object", "description": "Standard object's metadata."},
+                    "spec": {"type": "object", "description": format!("Specification of the desired behavior of the {}.", r.kind)},
+                    "status": {"type": "object", "description": format!("Most recently observed status of the {}.", r.kind)},
+                },
+                "x-kubernetes-group-version-kind": [{"group": "", "version": r.version, "kind": r.kind}],
+            }),
+        );
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+/// kubectl 1.27/1.28 read only the v2 document, and only as protobuf (a
+/// gnostic `openapi.v2.Document`); its content type must parse as MIME, so
+/// the `@` of the requested type becomes a dot (kubectl-wire.md §5.3).
+pub async fn openapi_v2() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )],
+        openapi_v2_protobuf(),
+    )
+        .into_response()
+}
+
+fn pb_bytes(field: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = varint(((field as u64) << 3) | 2);
+    out.extend(varint(data.len() as u64));
+    out.extend_from_slice(data);
+    out
+}
+
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    let mut doc = pb_bytes(1, b"2.0");
+    let info = [
+        pb_bytes(1, b"Kubernetes"),
+        pb_bytes(2, format!("v1.{KUBE_MINOR}.0").as_bytes()),
+    ]
+    .concat();
+    doc.extend(pb_bytes(2, &info));
+    let mut paths = Vec::new();
+    for r in resources::all().iter().filter(|r| r.group.is_empty()) {
+        // QueryParameterSubSchema{in=2,name=4,type=6,unique_items=20 (bool)}
+        let mut q = [
+            pb_bytes(2, b"query"),
+            pb_bytes(4, b"fieldValidation"),
+            pb_bytes(6, b"string"),
+        ]
+        .concat();
+        q.extend(varint(20 << 3));
+        q.push(1);
+        let param = pb_bytes(1, &pb_bytes(2, &pb_bytes(3, &q))); // ParametersItem{parameter{non_body{query}}}
+        let yaml = format!("group: \"\"\nkind: {}\nversion: v1\n", r.kind);
+        let ext = pb_bytes(
+            13,
+            &[
+                pb_bytes(1, b"x-kubernetes-group-version-kind"),
+                pb_bytes(2, &pb_bytes(2, yaml.as_bytes())),
+            ]
+            .concat(),
+        );
+        let op = [pb_bytes(8, &param), ext].concat();
+        let item = [
+            pb_bytes(1, resource_path(r).as_bytes()),
+            pb_bytes(2, &pb_bytes(8, &op)),
+        ]
+        .concat();
+        paths.extend(pb_bytes(2, &item));
+    }
+    doc.extend(pb_bytes(8, &paths));
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_aggregated_discovery_like_the_client_asks() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, v.parse().unwrap());
+            m
+        };
+        assert_eq!(
+            aggregated_version(&h(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+            )),
+            Some("v2")
+        );
+        assert_eq!(
+            aggregated_version(&h(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+            )),
+            Some("v2beta1")
+        );
+        assert_eq!(aggregated_version(&h("application/json, */*")), None);
+        assert_eq!(aggregated_version(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn v2_protobuf_carries_every_kind() {
+        let pb = openapi_v2_protobuf();
+        assert!(pb.starts_with(&[0x0a, 3, b'2', b'.', b'0']));
+        let text = String::from_utf8_lossy(&pb);
+        for k in ["Pod", "ConfigMap", "Secret", "Namespace"] {
+            assert!(text.contains(&format!("kind: {k}\n")), "{k}");
+        }
+        assert!(text.contains("fieldValidation"));
+    }
+
+    #[test]
+    fn v3_has_patch_with_field_validation_per_kind() {
+        let d = openapi_v3_core();
+        let p = &d["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
+        assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "Pod");
+        assert_eq!(p["parameters"][0]["name"], "fieldValidation");
+        assert_eq!(p["parameters"][0]["in"], "query");
+        assert!(d["components"]["schemas"]["io.k8s.api.core.v1.Pod"].is_object());
+    }
+}

@@ -1,0 +1,374 @@
+//! `pods/log`: read a container's CRI log file (written by its shim) the
+//! way kubelet serves it: tailLines, sinceSeconds/sinceTime, timestamps,
+//! limitBytes, previous, and follow until the container stops.
+
+use std::convert::Infallible;
+use std::io::SeekFrom;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use peapod_api::ApiError;
+
+use crate::AppState;
+use crate::error::HttpResult;
+use crate::handlers::Target;
+use crate::query::Query;
+
+/// One parsed CRI log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry<'a> {
+    pub timestamp: &'a str,
+    pub stream: &'a str,
+    pub partial: bool,
+    pub content: &'a [u8],
+}
+
+/// Parse `<RFC3339Nano> <stdout|stderr> <P|F> <content>` (without the newline).
+pub fn parse_cri_line(line: &[u8]) -> Option<LogEntry<'_>> {
+    let mut it = line.splitn(4, |b| *b == b' ');
+    let ts = std::str::from_utf8(it.next()?).ok()?;
+    let stream = std::str::from_utf8(it.next()?).ok()?;
+    if stream != "stdout" && stream != "stderr" {
+        return None;
+    }
+    let tag = it.next()?;
+    let content = it.next().unwrap_or(b"");
+    Some(LogEntry {
+        timestamp: ts,
+        stream,
+        partial: tag == b"P",
+        content,
+    })
+}
+
+/// What a client asked for.
+#[derive(Debug, Clone, Default)]
+struct LogOptions {
+    tail: Option<usize>,
+    since: Option<jiff::Timestamp>,
+    timestamps: bool,
+    limit: Option<u64>,
+    follow: bool,
+}
+
+/// Render entries as the client sees them: the content, the newline for
+/// full lines, the timestamp prefix with `timestamps=true`.
+fn render(entry: &LogEntry<'_>, timestamps: bool, out: &mut Vec<u8>) {
+    if timestamps {
+        out.extend_from_slice(entry.timestamp.as_bytes());
+        out.push(b' ');
+    }
+    out.extend_from_slice(entry.content);
+    if !entry.partial {
+        out.push(b'\n');
+    }
+}
+
+fn selected(entry: &LogEntry<'_>, since: Option<jiff::Timestamp>) -> bool {
+    match since {
+        None => true,
+        Some(s) => entry
+            .timestamp
+            .parse::<jiff::Timestamp>()
+            .map(|t| t >= s)
+            .unwrap_or(true),
+    }
+}
+
+/// Render the complete lines of `data` (initial read: applies tail).
+fn render_initial(data: &[u8], o: &LogOptions) -> Vec<u8> {
+    let entries: Vec<LogEntry<'_>> = data
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(parse_cri_line)
+        .filter(|e| selected(e, o.since))
+        .collect();
+    let skip = match o.tail {
+        Some(n) => entries.len().saturating_sub(n),
+        None => 0,
+    };
+    let mut out = Vec::new();
+    for e in &entries[skip..] {
+        render(e, o.timestamps, &mut out);
+    }
+    out
+}
+
+fn container_names(pod: &Value, key: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{key}"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response> {
+    let name = t.name.clone().unwrap_or_default();
+    let pod = st
+        .store
+        .get(&t.key())
+        .ok_or_else(|| ApiError::not_found("pods", &name))?;
+    let containers = container_names(&pod, "containers");
+    let inits = container_names(&pod, "initContainers");
+    let ephemeral = container_names(&pod, "ephemeralContainers");
+    let container = match q.get("container").filter(|c| !c.is_empty()) {
+        Some(c) => c.to_owned(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
+            if !inits.is_empty() {
+                msg.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    inits.join(" ")
+                ));
+            }
+            return Err(ApiError::bad_request(msg).into());
+        }
+    };
+    if !containers.contains(&container)
+        && !inits.contains(&container)
+        && !ephemeral.contains(&container)
+    {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        ))
+        .into());
+    }
+    let previous = q.flag("previous");
+    let uid = pod
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(file) = st.node.log_file(&uid, &container, previous) else {
+        if previous {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
+            .into());
+        }
+        let reason = waiting_reason(&pod, &container).unwrap_or_else(|| "ContainerCreating".into());
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+        ))
+        .into());
+    };
+    let since = match (q.int("sinceSeconds")?, q.get("sinceTime")) {
+        (Some(s), _) => Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s)),
+        (None, Some(t)) if !t.is_empty() => Some(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid sinceTime: {t}")))?,
+        ),
+        _ => None,
+    };
+    let o = LogOptions {
+        tail: q.int("tailLines")?.filter(|n| *n >= 0).map(|n| n as usize),
+        since,
+        timestamps: q.flag("timestamps"),
+        limit: q.int("limitBytes")?.filter(|n| *n > 0).map(|n| n as u64),
+        follow: q.flag("follow") && !previous,
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    let node = st.node.clone();
+    tokio::spawn(async move {
+        let _ = stream_file(file.path, o, tx, move || {
+            node.log_file(&uid, &container, false)
+                .is_some_and(|f| f.running)
+        })
+        .await;
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        Body::from_stream(ReceiverStream::new(rx)),
+    )
+        .into_response())
+}
+
+fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
+    for key in ["containerStatuses", "initContainerStatuses"] {
+        for cs in pod
+            .pointer(&format!("/status/{key}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if cs["name"] == container {
+                return cs
+                    .pointer("/state/waiting/reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+        }
+    }
+    None
+}
+
+async fn stream_file(
+    path: std::path::PathBuf,
+    o: LogOptions,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+    still_running: impl Fn() -> bool,
+) -> Result<(), ()> {
+    let mut f = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(_) => return Ok(()),
+    };
+    let mut data = Vec::new();
+    f.read_to_end(&mut data).await.map_err(|_| ())?;
+    // Only complete lines now; a partial last line is picked up by follow.
+    let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let mut sent: u64 = 0;
+    let mut out = render_initial(&data[..complete], &o);
+    if !o.follow {
+        out.extend(render_initial(
+            &data[complete..],
+            &LogOptions {
+                tail: None,
+                ..o.clone()
+            },
+        ));
+    }
+    if !send_limited(&tx, out, &mut sent, o.limit).await {
+        return Ok(());
+    }
+    if !o.follow {
+        return Ok(());
+    }
+    let mut pos = complete as u64;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut idle_checks = 0u32;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        f.seek(SeekFrom::Start(pos)).await.map_err(|_| ())?;
+        let mut buf = Vec::new();
+        let n = f.read_to_end(&mut buf).await.map_err(|_| ())?;
+        if n == 0 {
+            // kubelet ends a follow when the container is no longer running.
+            idle_checks += 1;
+            if idle_checks >= 5 && !still_running() {
+                return Ok(());
+            }
+            continue;
+        }
+        idle_checks = 0;
+        pos += n as u64;
+        pending.extend_from_slice(&buf);
+        let Some(last) = pending.iter().rposition(|b| *b == b'\n') else {
+            continue;
+        };
+        let lines: Vec<u8> = pending.drain(..=last).collect();
+        let mut out = Vec::new();
+        for e in lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(parse_cri_line)
+        {
+            if selected(&e, o.since) {
+                render(&e, o.timestamps, &mut out);
+            }
+        }
+        if !send_limited(&tx, out, &mut sent, o.limit).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Send, honouring limitBytes; false when the stream must end.
+async fn send_limited(
+    tx: &mpsc::Sender<Result<Bytes, Infallible>>,
+    mut out: Vec<u8>,
+    sent: &mut u64,
+    limit: Option<u64>,
+) -> bool {
+    if let Some(l) = limit {
+        let left = l.saturating_sub(*sent);
+        if (out.len() as u64) >= left {
+            out.truncate(left as usize);
+            let _ = tx.send(Ok(Bytes::from(out))).await;
+            return false;
+        }
+    }
+    *sent += out.len() as u64;
+    if out.is_empty() {
+        return true;
+    }
+    tx.send(Ok(Bytes::from(out))).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &[u8] = b"2026-01-01T00:00:01.5Z stdout F one\n2026-01-01T00:00:02Z stderr F two\n2026-01-01T00:00:03Z stdout P thr\n2026-01-01T00:00:03.1Z stdout F ee\n";
+
+    #[test]
+    fn parses_cri_lines() {
+        let e = parse_cri_line(b"2016-10-06T00:17:09.669794202Z stdout F hello world").unwrap();
+        assert_eq!(
+            (e.timestamp, e.stream, e.partial, e.content),
+            (
+                "2016-10-06T00:17:09.669794202Z",
+                "stdout",
+                false,
+                &b"hello world"[..]
+            )
+        );
+        assert!(parse_cri_line(b"2016 stdout P x").unwrap().partial);
+        assert_eq!(parse_cri_line(b"2016 stdout F").unwrap().content, b"");
+        assert!(parse_cri_line(b"garbage").is_none());
+        assert!(parse_cri_line(b"2016 other F x").is_none());
+    }
+
+    #[test]
+    fn renders_like_kubelet() {
+        let o = LogOptions::default();
+        assert_eq!(render_initial(LOG, &o), b"one\ntwo\nthree\n");
+        let o = LogOptions {
+            tail: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(render_initial(LOG, &o), b"three\n");
+        let o = LogOptions {
+            timestamps: true,
+            tail: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            render_initial(LOG, &o),
+            b"2026-01-01T00:00:02Z two\n2026-01-01T00:00:03Z thr2026-01-01T00:00:03.1Z ee\n"
+        );
+        let o = LogOptions {
+            since: Some("2026-01-01T00:00:02Z".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(render_initial(LOG, &o), b"two\nthree\n");
+    }
+
+    #[tokio::test]
+    async fn limit_bytes_truncates() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut sent = 0;
+        assert!(!send_limited(&tx, b"hello world".to_vec(), &mut sent, Some(5)).await);
+        assert_eq!(
+            rx.recv().await.unwrap().unwrap(),
+            Bytes::from_static(b"hello")
+        );
+    }
+}
