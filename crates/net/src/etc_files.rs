@@ -3,12 +3,7 @@
 //! generation, in kubelet's exact format.
 
 /// kubelet's managed /etc/hosts for a pod on the pod network.
-pub fn hosts_file(
-    pod_ips: &[String],
-    hostname: &str,
-    fqdn: Option<&str>,
-    aliases: &[(String, Vec<String>)],
-) -> String {
+pub fn hosts_file(pod_ips: &[String], hostname: &str, fqdn: Option<&str>, aliases: &[(String, Vec<String>)]) -> String {
     let mut s = String::from("# Kubernetes-managed hosts file.\n");
     s.push_str("127.0.0.1\tlocalhost\n");
     s.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -98,27 +93,14 @@ mod tests {
 
     #[test]
     fn hosts_like_kubelet() {
-        let h = hosts_file(
-            &["10.88.0.5".into()],
-            "web",
-            None,
-            &[("1.2.3.4".into(), vec!["foo".into(), "bar".into()])],
-        );
+        let h = hosts_file(&["10.88.0.5".into()], "web", None, &[("1.2.3.4".into(), vec!["foo".into(), "bar".into()])]);
         assert!(h.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(h.contains("10.88.0.5\tweb\n"));
         assert!(h.ends_with("\n# Entries added by HostAliases.\n1.2.3.4\tfoo\tbar\n"));
-        let h = hosts_file(
-            &["10.0.0.2".into()],
-            "a",
-            Some("a.sub.default.svc.cluster.local"),
-            &[],
-        );
+        let h = hosts_file(&["10.0.0.2".into()], "a", Some("a.sub.default.svc.cluster.local"), &[]);
         assert!(h.contains("10.0.0.2\ta.sub.default.svc.cluster.local\ta\n"));
         let h = host_network_hosts_file("127.0.0.1 localhost", &[]);
-        assert_eq!(
-            h,
-            "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n"
-        );
+        assert_eq!(h, "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n");
     }
 
     #[test]

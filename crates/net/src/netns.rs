@@ -16,11 +16,9 @@ use crate::NetError;
 /// the pod's namespace.
 pub fn create_pinned(path: &Path) -> Result<(), NetError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| NetError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir).map_err(|e| NetError::io(format!("creating {}", dir.display()), e))?;
     }
-    std::fs::File::create(path)
-        .map_err(|e| NetError::io(format!("creating {}", path.display()), e))?;
+    std::fs::File::create(path).map_err(|e| NetError::io(format!("creating {}", path.display()), e))?;
     let target = path.to_path_buf();
     let res = std::thread::Builder::new()
         .name("netns".into())
@@ -30,16 +28,9 @@ pub fn create_pinned(path: &Path) -> Result<(), NetError> {
             // network namespace changes.
             unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
                 .map_err(|e| NetError::io("unshare(CLONE_NEWNET)", e.into()))?;
-            loopback_up()
-                .map_err(|e| NetError::io("bringing lo up in the pod network namespace", e))?;
+            loopback_up().map_err(|e| NetError::io("bringing lo up in the pod network namespace", e))?;
             rustix::mount::mount_bind("/proc/thread-self/ns/net", &target).map_err(|e| {
-                NetError::io(
-                    format!(
-                        "bind-mounting the network namespace on {}",
-                        target.display()
-                    ),
-                    e.into(),
-                )
+                NetError::io(format!("bind-mounting the network namespace on {}", target.display()), e.into())
             })
         })
         .map_err(|e| NetError::io("spawning the netns thread", e))?
@@ -56,10 +47,7 @@ pub fn remove_pinned(path: &Path) -> Result<(), NetError> {
     match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
         Err(e) => {
-            return Err(NetError::io(
-                format!("unmounting {}", path.display()),
-                e.into(),
-            ));
+            return Err(NetError::io(format!("unmounting {}", path.display()), e.into()));
         }
     }
     match std::fs::remove_file(path) {
@@ -71,9 +59,7 @@ pub fn remove_pinned(path: &Path) -> Result<(), NetError> {
 
 /// Is `path` a live pinned namespace (an nsfs mount)?
 pub fn is_pinned(path: &Path) -> bool {
-    rustix::fs::statfs(path)
-        .map(|s| s.f_type == 0x6e73_6673)
-        .unwrap_or(false)
+    rustix::fs::statfs(path).map(|s| s.f_type == 0x6e73_6673).unwrap_or(false)
 }
 
 /// SIOCGIFFLAGS / SIOCSIFFLAGS on "lo" in the current thread's namespace.
