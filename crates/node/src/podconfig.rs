@@ -1,0 +1,440 @@
+//! From a Pod to CRI configs: the sandbox config (hostname, DNS, ports,
+//! cgroup parent, namespaces) and each container's config (argv from
+//! command/args and the image, env, working dir, resources as cgroup
+//! values, security context, labels).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use peapod_api::quantity::{DEFAULT_CPU_PERIOD, Quantity, cpu_quota, cpu_shares};
+use peapod_image::ImageInfo;
+use peapod_net::etc_files::Resolv;
+use peapod_runtime::*;
+
+use crate::plan::SPEC_IMAGE_ANNOTATION;
+use crate::status::Waiting;
+
+/// Node-wide settings the configs depend on.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    pub node_name: String,
+    pub host_ip: String,
+    /// Root of per-pod log directories (kubelet's /var/log/pods).
+    pub logs_root: PathBuf,
+    /// Root of per-pod data (volumes): `<pods_root>/<uid>/volumes/...`.
+    pub pods_root: PathBuf,
+    /// cgroup under which every pod cgroup lives.
+    pub cgroup_root: String,
+    /// pids.max per container (0 = unlimited).
+    pub pids_limit: i64,
+    /// The host's resolver configuration (dnsPolicy Default, and ClusterFirst without cluster DNS).
+    pub host_resolv: Resolv,
+    /// Node memory capacity in bytes (for oom_score_adj of Burstable pods).
+    pub memory_capacity: i64,
+    pub cpu_capacity_millis: i64,
+    pub cluster_domain: String,
+}
+
+pub fn pod_log_dir(ns: &NodeSettings, pod: &Pod) -> PathBuf {
+    let m = &pod.metadata;
+    ns.logs_root.join(format!(
+        "{}_{}_{}",
+        m.namespace.as_deref().unwrap_or(""),
+        m.name.as_deref().unwrap_or(""),
+        m.uid.as_deref().unwrap_or("")
+    ))
+}
+
+pub fn pod_dir(ns: &NodeSettings, uid: &str) -> PathBuf {
+    ns.pods_root.join(uid)
+}
+
+pub fn pod_cgroup(ns: &NodeSettings, uid: &str) -> String {
+    format!("{}/pod{}", ns.cgroup_root.trim_end_matches('/'), uid)
+}
+
+fn labels(pod: &Pod) -> BTreeMap<String, String> {
+    let m = &pod.metadata;
+    BTreeMap::from([
+        ("io.kubernetes.pod.name".into(), m.name.clone().unwrap_or_default()),
+        ("io.kubernetes.pod.namespace".into(), m.namespace.clone().unwrap_or_default()),
+        ("io.kubernetes.pod.uid".into(), m.uid.clone().unwrap_or_default()),
+    ])
+}
+
+/// kubelet's DNS configuration for the pod (no cluster DNS here: ClusterFirst
+/// falls back to the host's resolvers, as kubelet does without --cluster-dns).
+pub fn dns_config(pod: &Pod, host: &Resolv) -> DnsConfig {
+    let spec = pod.spec.as_ref();
+    let policy = spec.and_then(|s| s.dns_policy.as_deref()).unwrap_or("ClusterFirst");
+    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    let mut d = match policy {
+        "None" => DnsConfig::default(),
+        "ClusterFirst" if host_network => DnsConfig {
+            servers: host.nameservers.clone(),
+            searches: host.searches.clone(),
+            options: host.options.clone(),
+        },
+        _ => DnsConfig {
+            servers: host.nameservers.clone(),
+            searches: host.searches.clone(),
+            options: host.options.clone(),
+        },
+    };
+    if let Some(c) = spec.and_then(|s| s.dns_config.as_ref()) {
+        for n in c.nameservers.iter().flatten() {
+            if !d.servers.contains(n) {
+                d.servers.push(n.clone());
+            }
+        }
+        for s in c.searches.iter().flatten() {
+            if !d.searches.contains(s) {
+                d.searches.push(s.clone());
+            }
+        }
+        for o in c.options.iter().flatten() {
+            let Some(name) = &o.name else { continue };
+            d.options.retain(|x| x.split(':').next() != Some(name.as_str()));
+            match &o.value {
+                Some(v) => d.options.push(format!("{name}:{v}")),
+                None => d.options.push(name.clone()),
+            }
+        }
+    }
+    // resolv.conf limits: 3 nameservers, 32 search domains.
+    d.servers.truncate(3);
+    d.searches.truncate(32);
+    d
+}
+
+/// The pod's hostname (spec.hostname or the name, cut to 63 characters) and FQDN.
+pub fn hostname(pod: &Pod, domain: &str) -> (String, Option<String>) {
+    let spec = pod.spec.as_ref();
+    let name = spec
+        .and_then(|s| s.hostname.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod.metadata.name.clone().unwrap_or_default());
+    let mut host: String = name.chars().take(63).collect();
+    while host.ends_with(['-', '.']) {
+        host.pop();
+    }
+    let fqdn = spec
+        .and_then(|s| s.subdomain.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|sub| format!("{host}.{sub}.{}.svc.{domain}", pod.metadata.namespace.as_deref().unwrap_or("default")));
+    (host, fqdn)
+}
+
+pub fn sandbox_config(pod: &Pod, attempt: u32, ns: &NodeSettings) -> PodSandboxConfig {
+    let m = &pod.metadata;
+    let spec = pod.spec.clone().unwrap_or_default();
+    let (hostname, fqdn) = hostname(pod, &ns.cluster_domain);
+    let mut ports = Vec::new();
+    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        for p in c.ports.iter().flatten() {
+            if let Some(hp) = p.host_port.filter(|h| *h > 0) {
+                ports.push(PortMapping {
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    container_port: p.container_port as u16,
+                    host_port: hp as u16,
+                    host_ip: p.host_ip.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    let sysctls: BTreeMap<String, String> = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.sysctls.as_ref())
+        .map(|v| v.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
+        .unwrap_or_default();
+    PodSandboxConfig {
+        metadata: PodSandboxMetadata {
+            name: m.name.clone().unwrap_or_default(),
+            uid: m.uid.clone().unwrap_or_default(),
+            namespace: m.namespace.clone().unwrap_or_default(),
+            attempt,
+        },
+        hostname,
+        hostname_fqdn: fqdn,
+        log_directory: pod_log_dir(ns, pod),
+        dns: dns_config(pod, &ns.host_resolv),
+        host_aliases: spec
+            .host_aliases
+            .iter()
+            .flatten()
+            .map(|a| HostAlias { ip: a.ip.clone(), hostnames: a.hostnames.clone().unwrap_or_default() })
+            .collect(),
+        port_mappings: ports,
+        labels: labels(pod),
+        annotations: m.annotations.clone().unwrap_or_default(),
+        cgroup_parent: pod_cgroup(ns, m.uid.as_deref().unwrap_or("")),
+        host_network: spec.host_network.unwrap_or(false),
+        host_pid: spec.host_pid.unwrap_or(false),
+        host_ipc: spec.host_ipc.unwrap_or(false),
+        share_pid: spec.share_process_namespace.unwrap_or(false),
+        sysctls,
+    }
+}
+
+fn quantity(c: &Container, section: &str, name: &str) -> Option<Quantity> {
+    let r = c.resources.as_ref()?;
+    let m = if section == "limits" { r.limits.as_ref()? } else { r.requests.as_ref()? };
+    Quantity::parse(&m.get(name)?.0).ok()
+}
+
+/// kubelet's oom_score_adj by QoS class (the runtime clamps it to what the host allows).
+fn oom_score_adj(pod: &Pod, c: &Container, ns: &NodeSettings) -> i32 {
+    match pod.status.as_ref().and_then(|s| s.qos_class.as_deref()).unwrap_or("BestEffort") {
+        "Guaranteed" => -997,
+        "BestEffort" => 1000,
+        _ => {
+            let req = quantity(c, "requests", "memory").map(|q| q.value()).unwrap_or(0);
+            let cap = ns.memory_capacity.max(1);
+            (1000 - (1000 * req) / cap).clamp(2, 999) as i32
+        }
+    }
+}
+
+/// Everything a container config needs that comes from elsewhere.
+pub struct ContainerInputs<'a> {
+    pub image: &'a ImageInfo,
+    pub env: Vec<(String, String)>,
+    /// Pod-defined variables, for `$(VAR)` in command and args.
+    pub pod_vars: &'a [(String, String)],
+    pub mounts: Vec<MountSpec>,
+    pub attempt: u32,
+}
+
+pub fn container_config(
+    pod: &Pod,
+    c: &Container,
+    i: ContainerInputs<'_>,
+    ns: &NodeSettings,
+) -> Result<ContainerConfig, Waiting> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let img = &i.image.config;
+    let argv = peapod_api::command::resolve_command(
+        img.entrypoint.as_deref(),
+        img.cmd.as_deref(),
+        c.command.as_deref().unwrap_or(&[]),
+        c.args.as_deref().unwrap_or(&[]),
+    );
+    let vars: BTreeMap<String, String> = i.pod_vars.iter().cloned().collect();
+    let argv: Vec<String> = argv.iter().map(|a| peapod_api::expand::expand(a, |n| vars.get(n).cloned())).collect();
+    if argv.is_empty() {
+        return Err(Waiting { reason: "CreateContainerError".into(), message: "no command specified".into() });
+    }
+    let working_dir =
+        c.working_dir.clone().filter(|w| !w.is_empty()).or_else(|| img.working_dir.clone()).unwrap_or_default();
+
+    // Resources → cgroup values (kubelet's rules; BestEffort gets the minimum shares).
+    let cpu_req = quantity(c, "requests", "cpu").map(|q| q.as_milli());
+    let cpu_lim = quantity(c, "limits", "cpu").map(|q| q.as_milli());
+    let mem_lim = quantity(c, "limits", "memory").map(|q| q.value());
+    let resources = LinuxResources {
+        cpu_shares: Some(cpu_shares(cpu_req.or(cpu_lim).unwrap_or(0))),
+        cpu_quota: cpu_lim.map(|m| cpu_quota(m, DEFAULT_CPU_PERIOD)),
+        cpu_period: cpu_lim.map(|_| DEFAULT_CPU_PERIOD as u64),
+        memory_limit_bytes: mem_lim,
+        pids_limit: (ns.pids_limit > 0).then_some(ns.pids_limit),
+        oom_score_adj: Some(oom_score_adj(pod, c, ns)),
+    };
+
+    // Security context: the container's settings win over the pod's.
+    let psc = spec.security_context.clone().unwrap_or_default();
+    let csc = c.security_context.clone().unwrap_or_default();
+    let run_as_user = csc.run_as_user.or(psc.run_as_user);
+    let run_as_group = csc.run_as_group.or(psc.run_as_group);
+    let run_as_non_root = csc.run_as_non_root.or(psc.run_as_non_root).unwrap_or(false);
+    if run_as_non_root {
+        match run_as_user {
+            Some(0) => return Err(non_root_error(pod, c, "container's runAsUser breaks non-root policy")),
+            Some(_) => {}
+            None => {
+                let user = img.user.clone().unwrap_or_default();
+                let name = user.split(':').next().unwrap_or("");
+                match name.parse::<i64>() {
+                    Ok(0) => {
+                        return Err(non_root_error(pod, c, "container has runAsNonRoot and image will run as root"));
+                    }
+                    Ok(_) => {}
+                    Err(_) if name.is_empty() => {
+                        return Err(non_root_error(pod, c, "container has runAsNonRoot and image will run as root"));
+                    }
+                    Err(_) => {
+                        return Err(non_root_error(
+                            pod,
+                            c,
+                            &format!(
+                                "container has runAsNonRoot and image has non-numeric user ({name}), cannot verify user is non-root"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut groups: Vec<u32> = psc.supplemental_groups.iter().flatten().map(|g| *g as u32).collect();
+    if let Some(fs) = psc.fs_group {
+        groups.push(fs as u32);
+    }
+    let caps = csc.capabilities.clone().unwrap_or_default();
+    let security = SecurityContext {
+        run_as_user: run_as_user.map(|u| u as u32),
+        run_as_group: run_as_group.map(|g| g as u32),
+        image_user: img.user.clone(),
+        supplemental_groups: groups,
+        privileged: csc.privileged.unwrap_or(false),
+        readonly_rootfs: csc.read_only_root_filesystem.unwrap_or(false),
+        no_new_privs: csc.allow_privilege_escalation == Some(false),
+        capabilities_add: caps.add.unwrap_or_default(),
+        capabilities_drop: caps.drop.unwrap_or_default(),
+        masked_paths_unmasked: csc.proc_mount.as_deref() == Some("Unmasked"),
+        seccomp_runtime_default: false,
+    };
+
+    let mut annotations = BTreeMap::from([
+        (SPEC_IMAGE_ANNOTATION.to_string(), c.image.clone().unwrap_or_default()),
+        ("io.kubernetes.container.restartCount".to_string(), i.attempt.to_string()),
+    ]);
+    if let Some(p) = &c.termination_message_path {
+        annotations.insert("io.kubernetes.container.terminationMessagePath".into(), p.clone());
+    }
+    let mut labels = labels(pod);
+    labels.insert("io.kubernetes.container.name".into(), c.name.clone());
+    let log_path = pod_log_dir(ns, pod).join(&c.name).join(format!("{}.log", i.attempt));
+    Ok(ContainerConfig {
+        metadata: ContainerMetadata { name: c.name.clone(), attempt: i.attempt },
+        image: i.image.references.first().cloned().unwrap_or_else(|| c.image.clone().unwrap_or_default()),
+        image_id: i.image.id.clone(),
+        args: argv,
+        working_dir,
+        envs: i.env,
+        mounts: i.mounts,
+        log_path,
+        stdin: c.stdin.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
+        resources,
+        security,
+        labels,
+        annotations,
+        stop_signal: img.stop_signal.clone(),
+    })
+}
+
+fn non_root_error(pod: &Pod, c: &Container, what: &str) -> Waiting {
+    Waiting {
+        reason: "CreateContainerConfigError".into(),
+        message: format!(
+            "{what} (pod: \"{}_{}({})\", container: {})",
+            pod.metadata.name.as_deref().unwrap_or(""),
+            pod.metadata.namespace.as_deref().unwrap_or(""),
+            pod.metadata.uid.as_deref().unwrap_or(""),
+            c.name
+        ),
+    }
+}
+
+/// The log directory of a container (for cleaning up after it).
+pub fn container_log_dir(ns: &NodeSettings, pod: &Pod, name: &str) -> PathBuf {
+    pod_log_dir(ns, pod).join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ContainerPort, PodDNSConfig, PodSpec};
+
+    fn settings() -> NodeSettings {
+        NodeSettings {
+            node_name: "n1".into(),
+            host_ip: "192.0.2.2".into(),
+            logs_root: "/logs".into(),
+            pods_root: "/pods".into(),
+            cgroup_root: "/peapod".into(),
+            pids_limit: 4096,
+            host_resolv: Resolv { nameservers: vec!["10.255.255.53".into()], searches: vec![], options: vec![] },
+            memory_capacity: 1 << 34,
+            cpu_capacity_millis: 2000,
+            cluster_domain: "cluster.local".into(),
+        }
+    }
+
+    fn pod() -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some("web".into());
+        p.metadata.namespace = Some("default".into());
+        p.metadata.uid = Some("u1".into());
+        p.spec = Some(PodSpec {
+            containers: vec![Container {
+                name: "c".into(),
+                image: Some("busybox".into()),
+                ports: Some(vec![ContainerPort {
+                    container_port: 80,
+                    host_port: Some(8888),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        p
+    }
+
+    #[test]
+    fn sandbox_from_pod() {
+        let s = sandbox_config(&pod(), 2, &settings());
+        assert_eq!(s.hostname, "web");
+        assert_eq!(s.metadata.attempt, 2);
+        assert_eq!(s.port_mappings[0].host_port, 8888);
+        assert_eq!(s.cgroup_parent, "/peapod/podu1");
+        assert_eq!(s.log_directory, PathBuf::from("/logs/default_web_u1"));
+        assert_eq!(s.dns.servers, vec!["10.255.255.53"]);
+    }
+
+    #[test]
+    fn dns_policies() {
+        let host = Resolv {
+            nameservers: vec!["1.1.1.1".into()],
+            searches: vec!["corp".into()],
+            options: vec!["ndots:1".into()],
+        };
+        let mut p = pod();
+        let s = p.spec.as_mut().unwrap();
+        s.dns_policy = Some("None".into());
+        s.dns_config = Some(PodDNSConfig {
+            nameservers: Some(vec!["9.9.9.9".into()]),
+            searches: Some(vec!["a.b".into()]),
+            options: Some(vec![k8s_openapi::api::core::v1::PodDNSConfigOption {
+                name: Some("ndots".into()),
+                value: Some("5".into()),
+            }]),
+        });
+        let d = dns_config(&p, &host);
+        assert_eq!(
+            (d.servers, d.searches, d.options),
+            (vec!["9.9.9.9".to_string()], vec!["a.b".to_string()], vec!["ndots:5".to_string()])
+        );
+        p.spec.as_mut().unwrap().dns_policy = Some("Default".into());
+        let d = dns_config(&p, &host);
+        assert_eq!(d.servers, vec!["1.1.1.1", "9.9.9.9"]);
+        assert_eq!(d.options, vec!["ndots:5"]);
+    }
+
+    #[test]
+    fn hostname_and_fqdn() {
+        let mut p = pod();
+        p.spec.as_mut().unwrap().hostname = Some("h".into());
+        p.spec.as_mut().unwrap().subdomain = Some("sub".into());
+        assert_eq!(
+            hostname(&p, "cluster.local"),
+            ("h".to_string(), Some("h.sub.default.svc.cluster.local".to_string()))
+        );
+        p.metadata.name = Some("a".repeat(70));
+        p.spec.as_mut().unwrap().hostname = None;
+        assert_eq!(hostname(&p, "cluster.local").0.len(), 63);
+    }
+}
