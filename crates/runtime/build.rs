@@ -14,8 +14,5 @@ fn main() {
         .arg(src)
         .status()
         .expect("running the C compiler for the pause binary");
-    assert!(
-        status.success(),
-        "building the pause binary failed (is libc6-dev installed?)"
-    );
+    assert!(status.success(), "building the pause binary failed (is libc6-dev installed?)");
 }

@@ -36,9 +36,7 @@ fn parse_hierarchies(mountinfo: &str) -> Vec<PathBuf> {
 
 /// True when /sys/fs/cgroup itself is a cgroup2 mount (pure v2 host).
 pub fn is_unified() -> bool {
-    rustix::fs::statfs(CGROUP_ROOT)
-        .map(|s| s.f_type == 0x6367_7270)
-        .unwrap_or(false)
+    rustix::fs::statfs(CGROUP_ROOT).map(|s| s.f_type == 0x6367_7270).unwrap_or(false)
 }
 
 fn memory_file(cgroup: &str, v1: &str, v2: &str) -> PathBuf {
@@ -58,9 +56,7 @@ pub fn oom_kill_count(cgroup: &str) -> u64 {
         return 0;
     }
     let path = memory_file(cgroup, "memory.oom_control", "memory.events");
-    std::fs::read_to_string(path)
-        .map(|t| parse_key_value(&t, "oom_kill"))
-        .unwrap_or(0)
+    std::fs::read_to_string(path).map(|t| parse_key_value(&t, "oom_kill")).unwrap_or(0)
 }
 
 /// Memory usage of a cgroup in bytes, if readable.
@@ -88,10 +84,7 @@ pub fn remove(cgroup: &str) -> io::Result<()> {
     for h in hierarchies() {
         let dir = h.join(rel);
         if let Err(e) = remove_tree(&dir) {
-            first_err.get_or_insert(io::Error::new(
-                e.kind(),
-                format!("removing cgroup {}: {e}", dir.display()),
-            ));
+            first_err.get_or_insert(io::Error::new(e.kind(), format!("removing cgroup {}: {e}", dir.display())));
         }
     }
     first_err.map_or(Ok(()), Err)
@@ -129,22 +122,13 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 /// their pods.
 pub fn children(cgroup: &str) -> Vec<String> {
     let rel = cgroup.trim_start_matches('/');
-    let base = if is_unified() {
-        Path::new(CGROUP_ROOT).join(rel)
-    } else {
-        Path::new(CGROUP_ROOT).join("memory").join(rel)
-    };
+    let base =
+        if is_unified() { Path::new(CGROUP_ROOT).join(rel) } else { Path::new(CGROUP_ROOT).join("memory").join(rel) };
     let mut out: Vec<String> = std::fs::read_dir(base)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                .map(|e| {
-                    format!(
-                        "{}/{}",
-                        cgroup.trim_end_matches('/'),
-                        e.file_name().to_string_lossy()
-                    )
-                })
+                .map(|e| format!("{}/{}", cgroup.trim_end_matches('/'), e.file_name().to_string_lossy()))
                 .collect()
         })
         .unwrap_or_default();
@@ -163,23 +147,14 @@ mod tests {
                   22 1 0:21 / /proc rw - proc proc rw\n";
         assert_eq!(
             parse_hierarchies(mi),
-            vec![
-                PathBuf::from("/sys/fs/cgroup/memory"),
-                PathBuf::from("/sys/fs/cgroup/unified")
-            ]
+            vec![PathBuf::from("/sys/fs/cgroup/memory"), PathBuf::from("/sys/fs/cgroup/unified")]
         );
     }
 
     #[test]
     fn parses_oom_counter() {
-        assert_eq!(
-            parse_key_value("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"),
-            3
-        );
-        assert_eq!(
-            parse_key_value("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n", "oom_kill"),
-            1
-        );
+        assert_eq!(parse_key_value("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), 3);
+        assert_eq!(parse_key_value("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n", "oom_kill"), 1);
         assert_eq!(parse_key_value("", "oom_kill"), 0);
     }
 

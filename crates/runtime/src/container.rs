@@ -95,17 +95,14 @@ impl RuncRuntime {
         sandbox: &PodSandboxConfig,
     ) -> Result<String, RuntimeError> {
         let inner = &self.inner;
-        let sb = inner
-            .sandbox(sandbox_id)
-            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
+        let sb = inner.sandbox(sandbox_id).ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
         let pause_pid = match sb.pause_pid {
             Some(p) if !sb.stopped && crate::service::pause_alive(p, sb.pause_started) => p,
             _ => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
         };
         let id = new_id();
         let dir = inner.container_dir(&id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
         let rec = ContainerRecord {
             id: id.clone(),
             sandbox_id: sandbox_id.into(),
@@ -145,15 +142,13 @@ impl RuncRuntime {
             .await
             .map_err(|e| RuntimeError::Rootfs(e.to_string()))?
             .map_err(RuntimeError::Rootfs)?;
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| RuntimeError::io("creating the rootfs mount point", e))?;
+        std::fs::create_dir_all(&rootfs).map_err(|e| RuntimeError::io("creating the rootfs mount point", e))?;
         for m in &rootfs_mounts {
             mounts::mount(m, &rootfs).map_err(|e| RuntimeError::Rootfs(e.to_string()))?;
         }
         let user = crate::user::resolve(&rootfs, &rec.config.security)?;
         let term_log = dir.join("termination-log");
-        std::fs::write(&term_log, b"")
-            .map_err(|e| RuntimeError::io("creating the termination log", e))?;
+        std::fs::write(&term_log, b"").map_err(|e| RuntimeError::io("creating the termination log", e))?;
         if let Some(parent) = rec.config.log_path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
@@ -161,11 +156,7 @@ impl RuncRuntime {
 
         let sdir = inner.sandbox_dir(&sb.id);
         let shm = sdir.join("shm");
-        let (hostname, hosts, resolv) = (
-            sdir.join("hostname"),
-            sdir.join("hosts"),
-            sdir.join("resolv.conf"),
-        );
+        let (hostname, hosts, resolv) = (sdir.join("hostname"), sdir.join("hosts"), sdir.join("resolv.conf"));
         let spec = container_spec(&ContainerSpecInput {
             config: &rec.config,
             sandbox,
@@ -173,11 +164,7 @@ impl RuncRuntime {
             netns: sb.netns.as_deref(),
             pause_pid,
             shm: Some(&shm),
-            etc: EtcFiles {
-                hostname: &hostname,
-                hosts: &hosts,
-                resolv_conf: &resolv,
-            },
+            etc: EtcFiles { hostname: &hostname, hosts: &hosts, resolv_conf: &resolv },
             termination_log: Some(&term_log),
             user,
             cgroups_path: rec.cgroup.clone(),
@@ -204,12 +191,7 @@ impl RuncRuntime {
             .stderr(Stdio::null())
             .kill_on_drop(false)
             .spawn()
-            .map_err(|e| {
-                RuntimeError::io(
-                    format!("starting the shim {}", inner.cfg.shim.program.display()),
-                    e,
-                )
-            })?;
+            .map_err(|e| RuntimeError::io(format!("starting the shim {}", inner.cfg.shim.program.display()), e))?;
         let shim_pid = child.id().map(|p| p as i32);
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
@@ -236,16 +218,12 @@ impl RuncRuntime {
         let _ = child.wait().await;
         inner.shim_gone.lock().expect("lock").insert(rec.id.clone());
         inner.save_container(&rec)?;
-        Err(RuntimeError::CreateFailed(
-            line.strip_prefix("error ").unwrap_or(&line).to_owned(),
-        ))
+        Err(RuntimeError::CreateFailed(line.strip_prefix("error ").unwrap_or(&line).to_owned()))
     }
 
     pub(crate) async fn start_container_impl(&self, id: &str) -> Result<(), RuntimeError> {
         let inner = &self.inner;
-        let mut rec = inner
-            .container(id)
-            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        let mut rec = inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
         inner.runc.start(id).await?;
         rec.started_at = Some(jiff::Timestamp::now());
         inner.save_container(&rec)
@@ -265,11 +243,7 @@ impl RuncRuntime {
         }
     }
 
-    pub(crate) async fn stop_container_impl(
-        &self,
-        id: &str,
-        timeout_secs: i64,
-    ) -> Result<(), RuntimeError> {
+    pub(crate) async fn stop_container_impl(&self, id: &str, timeout_secs: i64) -> Result<(), RuntimeError> {
         let inner = &self.inner;
         let Some(rec) = inner.container(id) else {
             return Ok(());
@@ -278,16 +252,9 @@ impl RuncRuntime {
             return Ok(());
         }
         if timeout_secs > 0 {
-            let sig = rec
-                .config
-                .stop_signal
-                .clone()
-                .unwrap_or_else(|| "SIGTERM".into());
+            let sig = rec.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
             inner.runc.kill(id, &sig, false).await?;
-            if self
-                .wait_exited(id, Duration::from_secs(timeout_secs as u64))
-                .await
-            {
+            if self.wait_exited(id, Duration::from_secs(timeout_secs as u64)).await {
                 return Ok(());
             }
         }
@@ -345,32 +312,22 @@ impl RuncRuntime {
         timeout: Duration,
     ) -> Result<ExecResult, RuntimeError> {
         let inner = &self.inner;
-        inner
-            .container(id)
-            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
         let mut c = inner.runc.exec_command(id, cmd, false, None);
-        c.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = c
-            .spawn()
-            .map_err(|e| RuntimeError::io("running runc exec", e))?;
+        c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let child = c.spawn().map_err(|e| RuntimeError::io("running runc exec", e))?;
         match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(Ok(out)) => Ok(ExecResult {
                 stdout: out.stdout,
                 stderr: out.stderr,
-                exit_code: out.status.code().unwrap_or_else(|| {
-                    128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
-                }),
+                exit_code: out
+                    .status
+                    .code()
+                    .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)),
                 timed_out: false,
             }),
             Ok(Err(e)) => Err(RuntimeError::io("waiting for runc exec", e)),
-            Err(_) => Ok(ExecResult {
-                stdout: vec![],
-                stderr: vec![],
-                exit_code: -1,
-                timed_out: true,
-            }),
+            Err(_) => Ok(ExecResult { stdout: vec![], stderr: vec![], exit_code: -1, timed_out: true }),
         }
     }
 }

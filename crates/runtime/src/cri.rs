@@ -201,22 +201,13 @@ pub struct ContainerEvent {
 
 /// The CRI RuntimeService, the seam between the node agent and the runtime.
 pub trait RuntimeService: Send + Sync + 'static {
-    fn run_pod_sandbox(
-        &self,
-        config: &PodSandboxConfig,
-    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+    fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> impl Future<Output = Result<String, RuntimeError>> + Send;
     /// Stop every container of the sandbox and the infra process; tear down its network.
     fn stop_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Remove what stop left (state, files, cgroups). Idempotent: a missing sandbox is Ok.
-    fn remove_pod_sandbox(&self, id: &str)
-    -> impl Future<Output = Result<(), RuntimeError>> + Send;
-    fn pod_sandbox_status(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<PodSandboxStatus, RuntimeError>> + Send;
-    fn list_pod_sandboxes(
-        &self,
-    ) -> impl Future<Output = Result<Vec<PodSandboxStatus>, RuntimeError>> + Send;
+    fn remove_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    fn pod_sandbox_status(&self, id: &str) -> impl Future<Output = Result<PodSandboxStatus, RuntimeError>> + Send;
+    fn list_pod_sandboxes(&self) -> impl Future<Output = Result<Vec<PodSandboxStatus>, RuntimeError>> + Send;
     fn create_container(
         &self,
         sandbox_id: &str,
@@ -225,19 +216,10 @@ pub trait RuntimeService: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
     fn start_container(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Send the stop signal, wait up to `timeout_secs`, then SIGKILL.
-    fn stop_container(
-        &self,
-        id: &str,
-        timeout_secs: i64,
-    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    fn stop_container(&self, id: &str, timeout_secs: i64) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
-    fn list_containers(
-        &self,
-    ) -> impl Future<Output = Result<Vec<ContainerStatus>, RuntimeError>> + Send;
-    fn container_status(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
+    fn list_containers(&self) -> impl Future<Output = Result<Vec<ContainerStatus>, RuntimeError>> + Send;
+    fn container_status(&self, id: &str) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
     fn exec_sync(
         &self,
         id: &str,

@@ -44,11 +44,7 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     #[error("runc {op} {id}: {message}")]
-    Runc {
-        op: &'static str,
-        id: String,
-        message: String,
-    },
+    Runc { op: &'static str, id: String, message: String },
     /// The container could not be created; the message is the runtime's (e.g. runc's exec error).
     #[error("{0}")]
     CreateFailed(String),
@@ -70,9 +66,6 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RuntimeError::Io {
-            context: context.into(),
-            source,
-        }
+        RuntimeError::Io { context: context.into(), source }
     }
 }

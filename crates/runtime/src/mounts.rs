@@ -10,19 +10,8 @@ use rustix::mount::{MountFlags, UnmountFlags};
 pub fn mount(m: &crate::RootfsMount, target: &Path) -> io::Result<()> {
     std::fs::create_dir_all(target)?;
     let data = cstring(&m.options.join(","))?;
-    rustix::mount::mount(
-        m.source.as_str(),
-        target,
-        m.fstype.as_str(),
-        MountFlags::empty(),
-        data.as_c_str(),
-    )
-    .map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("mounting {} on {}: {e}", m.fstype, target.display()),
-        )
-    })
+    rustix::mount::mount(m.source.as_str(), target, m.fstype.as_str(), MountFlags::empty(), data.as_c_str())
+        .map_err(|e| io::Error::new(e.kind(), format!("mounting {} on {}: {e}", m.fstype, target.display())))
 }
 
 /// Mount a tmpfs (the pod's /dev/shm, memory-backed emptyDirs).
@@ -36,17 +25,11 @@ pub fn mount_tmpfs(target: &Path, options: &str) -> io::Result<()> {
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
         data.as_c_str(),
     )
-    .map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("mounting tmpfs on {}: {e}", target.display()),
-        )
-    })
+    .map_err(|e| io::Error::new(e.kind(), format!("mounting tmpfs on {}: {e}", target.display())))
 }
 
 fn cstring(s: &str) -> io::Result<std::ffi::CString> {
-    std::ffi::CString::new(s)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain NUL"))
+    std::ffi::CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain NUL"))
 }
 
 /// Unmount if mounted; a path that is not a mount point (or is gone) is fine,
@@ -55,10 +38,7 @@ pub fn unmount(target: &Path) -> io::Result<()> {
     match rustix::mount::unmount(target, UnmountFlags::DETACH) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!("unmounting {}: {e}", target.display()),
-        )),
+        Err(e) => Err(io::Error::new(e.kind(), format!("unmounting {}: {e}", target.display()))),
     }
 }
 
@@ -68,11 +48,7 @@ pub fn is_mounted(path: &Path) -> bool {
         return false;
     };
     let p = path.to_string_lossy();
-    text.lines().any(|l| {
-        l.split_whitespace()
-            .nth(4)
-            .is_some_and(|m| unescape(m) == p)
-    })
+    text.lines().any(|l| l.split_whitespace().nth(4).is_some_and(|m| unescape(m) == p))
 }
 
 /// Every mount point under `dir` (deepest first), to clean up leftovers.

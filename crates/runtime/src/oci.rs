@@ -116,16 +116,10 @@ pub struct Namespace {
 
 impl Namespace {
     pub fn new(kind: &str) -> Self {
-        Namespace {
-            kind: kind.into(),
-            path: None,
-        }
+        Namespace { kind: kind.into(), path: None }
     }
     pub fn join(kind: &str, path: impl Into<String>) -> Self {
-        Namespace {
-            kind: kind.into(),
-            path: Some(path.into()),
-        }
+        Namespace { kind: kind.into(), path: Some(path.into()) }
     }
 }
 

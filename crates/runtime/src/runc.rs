@@ -26,10 +26,7 @@ pub struct RuncState {
 
 impl Runc {
     pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
-        Runc {
-            binary: binary.into(),
-            root: root.into(),
-        }
+        Runc { binary: binary.into(), root: root.into() }
     }
 
     fn command(&self) -> Command {
@@ -51,10 +48,7 @@ impl Runc {
             .stderr(Stdio::piped())
             .output()
             .await
-            .map_err(|e| RuntimeError::Io {
-                context: format!("running {}", self.binary.display()),
-                source: e,
-            })?;
+            .map_err(|e| RuntimeError::Io { context: format!("running {}", self.binary.display()), source: e })?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -70,12 +64,7 @@ impl Runc {
     ///
     /// All stdio is /dev/null: the container inherits runc's stdio, so a
     /// pipe here would never see EOF. runc's error goes to `--log` instead.
-    pub async fn create_detached(
-        &self,
-        id: &str,
-        bundle: &Path,
-        pid_file: &Path,
-    ) -> Result<i32, RuntimeError> {
+    pub async fn create_detached(&self, id: &str, bundle: &Path, pid_file: &Path) -> Result<i32, RuntimeError> {
         let log = bundle.join("runc.log");
         let status = Command::new(&self.binary)
             .arg("--root")
@@ -92,18 +81,10 @@ impl Runc {
             .stderr(Stdio::null())
             .status()
             .await
-            .map_err(|e| RuntimeError::Io {
-                context: format!("running {}", self.binary.display()),
-                source: e,
-            })?;
+            .map_err(|e| RuntimeError::Io { context: format!("running {}", self.binary.display()), source: e })?;
         if !status.success() {
-            let message = crate::shim::runc_error(&log)
-                .unwrap_or_else(|| format!("runc create exited with {status}"));
-            return Err(RuntimeError::Runc {
-                op: "create",
-                id: id.into(),
-                message,
-            });
+            let message = crate::shim::runc_error(&log).unwrap_or_else(|| format!("runc create exited with {status}"));
+            return Err(RuntimeError::Runc { op: "create", id: id.into(), message });
         }
         read_pid(pid_file)
     }
@@ -143,13 +124,11 @@ impl Runc {
 
     pub async fn state(&self, id: &str) -> Result<Option<RuncState>, RuntimeError> {
         match self.run("state", id, ["state", id]).await {
-            Ok(out) => serde_json::from_slice(&out)
-                .map(Some)
-                .map_err(|e| RuntimeError::Runc {
-                    op: "state",
-                    id: id.into(),
-                    message: e.to_string(),
-                }),
+            Ok(out) => serde_json::from_slice(&out).map(Some).map_err(|e| RuntimeError::Runc {
+                op: "state",
+                id: id.into(),
+                message: e.to_string(),
+            }),
             Err(RuntimeError::Runc { message, .. }) if is_gone(&message) => Ok(None),
             Err(e) => Err(e),
         }
@@ -171,13 +150,7 @@ impl Runc {
 
     /// A `runc exec` command for `args` in container `id` (inherits the
     /// container's env, cwd and user from its config.json). The caller sets stdio.
-    pub fn exec_command(
-        &self,
-        id: &str,
-        args: &[String],
-        tty: bool,
-        console_socket: Option<&Path>,
-    ) -> Command {
+    pub fn exec_command(&self, id: &str, args: &[String], tty: bool, console_socket: Option<&Path>) -> Command {
         let mut c = self.command();
         c.arg("exec");
         if tty {
@@ -192,16 +165,12 @@ impl Runc {
 }
 
 fn is_gone(message: &str) -> bool {
-    message.contains("does not exist")
-        || message.contains("not running")
-        || message.contains("container not found")
+    message.contains("does not exist") || message.contains("not running") || message.contains("container not found")
 }
 
 pub fn read_pid(path: &Path) -> Result<i32, RuntimeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::Io {
-        context: format!("reading {}", path.display()),
-        source: e,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RuntimeError::Io { context: format!("reading {}", path.display()), source: e })?;
     text.trim().parse().map_err(|_| RuntimeError::Io {
         context: format!("parsing pid file {}", path.display()),
         source: std::io::Error::other(format!("bad pid {text:?}")),

@@ -20,11 +20,7 @@ pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
     PodSandboxStatus {
         id: r.id.clone(),
         metadata: r.config.metadata.clone(),
-        state: if ready {
-            SandboxState::Ready
-        } else {
-            SandboxState::NotReady
-        },
+        state: if ready { SandboxState::Ready } else { SandboxState::NotReady },
         created_at: r.created_at,
         ips: r.ips.clone(),
         labels: r.config.labels.clone(),
@@ -63,10 +59,7 @@ fn net_request(r: &SandboxRecord) -> Option<NetRequest> {
 }
 
 impl RuncRuntime {
-    pub(crate) async fn run_pod_sandbox_impl(
-        &self,
-        config: &PodSandboxConfig,
-    ) -> Result<String, RuntimeError> {
+    pub(crate) async fn run_pod_sandbox_impl(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
         let id = new_id();
         match self.setup_sandbox(&id, config).await {
             Ok(()) => Ok(id),
@@ -107,9 +100,8 @@ impl RuncRuntime {
             mounts::mount_tmpfs(&dir.join("shm"), "mode=1777,size=65536k")
                 .map_err(|e| RuntimeError::io("mounting the pod's /dev/shm", e))?;
         }
-        std::fs::create_dir_all(&config.log_directory).map_err(|e| {
-            RuntimeError::io(format!("creating {}", config.log_directory.display()), e)
-        })?;
+        std::fs::create_dir_all(&config.log_directory)
+            .map_err(|e| RuntimeError::io(format!("creating {}", config.log_directory.display()), e))?;
 
         let cg_path = format!("{}/{}", config.cgroup_parent.trim_end_matches('/'), id);
         let spec = sandbox_spec(&SandboxSpecInput {
@@ -126,20 +118,12 @@ impl RuncRuntime {
         let req = net_request(&rec);
         let net = async {
             match &req {
-                Some(r) => inner
-                    .network
-                    .setup(r)
-                    .await
-                    .map(|res| res.ips)
-                    .map_err(RuntimeError::from),
+                Some(r) => inner.network.setup(r).await.map(|res| res.ips).map_err(RuntimeError::from),
                 None => Ok(vec![]),
             }
         };
         let pause = async {
-            let pid = inner
-                .runc
-                .create_detached(id, &dir.join("bundle"), &dir.join("pause.pid"))
-                .await?;
+            let pid = inner.runc.create_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await?;
             inner.runc.start(id).await?;
             Ok::<i32, RuntimeError>(pid)
         };
@@ -246,12 +230,8 @@ impl RuncRuntime {
         inner.sandboxes.lock().expect("lock").remove(id);
         // The pod-level cgroup is the pod's alone; remove it when no other
         // sandbox of the same pod (a recreated one) still uses it.
-        let shared = inner
-            .sandboxes
-            .lock()
-            .expect("lock")
-            .values()
-            .any(|s| s.config.cgroup_parent == rec.config.cgroup_parent);
+        let shared =
+            inner.sandboxes.lock().expect("lock").values().any(|s| s.config.cgroup_parent == rec.config.cgroup_parent);
         if !shared
             && !rec.config.cgroup_parent.is_empty()
             && let Err(e) = crate::cgroups::remove(&rec.config.cgroup_parent)
@@ -273,22 +253,12 @@ fn first_error(mut errors: Vec<RuntimeError>) -> Result<(), RuntimeError> {
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod, as kubelet writes them.
-fn write_pod_files(
-    dir: &std::path::Path,
-    c: &PodSandboxConfig,
-    ips: &[String],
-) -> Result<(), RuntimeError> {
+fn write_pod_files(dir: &std::path::Path, c: &PodSandboxConfig, ips: &[String]) -> Result<(), RuntimeError> {
     use peapod_net::etc_files::*;
-    let aliases: Vec<(String, Vec<String>)> = c
-        .host_aliases
-        .iter()
-        .map(|a| (a.ip.clone(), a.hostnames.clone()))
-        .collect();
+    let aliases: Vec<(String, Vec<String>)> =
+        c.host_aliases.iter().map(|a| (a.ip.clone(), a.hostnames.clone())).collect();
     let hosts = if c.host_network {
-        host_network_hosts_file(
-            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            &aliases,
-        )
+        host_network_hosts_file(&std::fs::read_to_string("/etc/hosts").unwrap_or_default(), &aliases)
     } else {
         hosts_file(ips, &c.hostname, c.hostname_fqdn.as_deref(), &aliases)
     };
@@ -302,14 +272,9 @@ fn write_pod_files(
     } else {
         format!("{}\n", c.hostname)
     };
-    for (name, text) in [
-        ("hostname", hostname),
-        ("hosts", hosts),
-        ("resolv.conf", resolv),
-    ] {
+    for (name, text) in [("hostname", hostname), ("hosts", hosts), ("resolv.conf", resolv)] {
         let p = dir.join(name);
-        std::fs::write(&p, text)
-            .map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))?;
+        std::fs::write(&p, text).map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))?;
     }
     Ok(())
 }

@@ -110,20 +110,14 @@ impl Inner {
     pub fn save_sandbox(&self, rec: &SandboxRecord) -> Result<(), RuntimeError> {
         let dir = self.sandbox_dir(&rec.id);
         write_json(&dir.join("sandbox.json"), rec)?;
-        self.sandboxes
-            .lock()
-            .expect("lock")
-            .insert(rec.id.clone(), rec.clone());
+        self.sandboxes.lock().expect("lock").insert(rec.id.clone(), rec.clone());
         Ok(())
     }
 
     pub fn save_container(&self, rec: &ContainerRecord) -> Result<(), RuntimeError> {
         let dir = self.container_dir(&rec.id);
         write_json(&dir.join("container.json"), rec)?;
-        self.containers
-            .lock()
-            .expect("lock")
-            .insert(rec.id.clone(), rec.clone());
+        self.containers.lock().expect("lock").insert(rec.id.clone(), rec.clone());
         Ok(())
     }
 
@@ -136,9 +130,7 @@ impl Inner {
     }
 
     pub fn exit_record(&self, id: &str) -> Option<ExitRecord> {
-        ExitRecord::read(&self.container_dir(id).join("exit.json"))
-            .ok()
-            .flatten()
+        ExitRecord::read(&self.container_dir(id).join("exit.json")).ok().flatten()
     }
 
     /// The container's process has ended (or its fate is lost with its shim).
@@ -149,15 +141,8 @@ impl Inner {
     pub fn on_shim_exit(&self, id: &str) {
         self.shim_gone.lock().expect("lock").insert(id.to_owned());
         if let Some(rec) = self.container(id) {
-            let pod_uid = self
-                .sandbox(&rec.sandbox_id)
-                .map(|s| s.config.metadata.uid)
-                .unwrap_or_default();
-            let _ = self.events.send(ContainerEvent {
-                container_id: id.into(),
-                sandbox_id: rec.sandbox_id,
-                pod_uid,
-            });
+            let pod_uid = self.sandbox(&rec.sandbox_id).map(|s| s.config.metadata.uid).unwrap_or_default();
+            let _ = self.events.send(ContainerEvent { container_id: id.into(), sandbox_id: rec.sandbox_id, pod_uid });
         }
     }
 
@@ -182,8 +167,7 @@ impl RuncRuntime {
     ) -> Result<RuncRuntime, RuntimeError> {
         for sub in ["runc", "netns", "sandboxes", "containers", "pause/rootfs"] {
             let d = cfg.state_dir.join(sub);
-            std::fs::create_dir_all(&d)
-                .map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
+            std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
         }
         set_mode(&cfg.state_dir, 0o700)?;
         let runc = Runc::new(&cfg.runc, cfg.state_dir.join("runc"));
@@ -223,25 +207,16 @@ impl RuncRuntime {
     /// processes; clean up whatever a crash left half-made.
     async fn recover(&self) -> Result<(), RuntimeError> {
         let inner = &self.inner;
-        for rec in
-            read_records::<SandboxRecord>(&inner.cfg.state_dir.join("sandboxes"), "sandbox.json")
-        {
+        for rec in read_records::<SandboxRecord>(&inner.cfg.state_dir.join("sandboxes"), "sandbox.json") {
             if let (Some(pid), false) = (rec.pause_pid, rec.stopped)
                 && pause_alive(pid, rec.pause_started)
             {
                 crate::sandbox::watch_pause(inner.clone(), rec.id.clone(), pid);
             }
-            inner
-                .sandboxes
-                .lock()
-                .expect("lock")
-                .insert(rec.id.clone(), rec);
+            inner.sandboxes.lock().expect("lock").insert(rec.id.clone(), rec);
         }
         let mut half_made = Vec::new();
-        for rec in read_records::<ContainerRecord>(
-            &inner.cfg.state_dir.join("containers"),
-            "container.json",
-        ) {
+        for rec in read_records::<ContainerRecord>(&inner.cfg.state_dir.join("containers"), "container.json") {
             match rec.shim_pid {
                 None => half_made.push(rec.id.clone()),
                 Some(pid) => {
@@ -255,11 +230,7 @@ impl RuncRuntime {
                     }
                 }
             }
-            inner
-                .containers
-                .lock()
-                .expect("lock")
-                .insert(rec.id.clone(), rec);
+            inner.containers.lock().expect("lock").insert(rec.id.clone(), rec);
         }
         // Creation was interrupted before the shim reported: nothing of it is usable.
         for id in half_made {
@@ -315,8 +286,7 @@ pub(crate) fn shim_alive(pid: i32, id: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-            args.windows(2)
-                .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+            args.windows(2).any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
         })
         .unwrap_or(false)
 }
@@ -346,11 +316,7 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
     let data = serde_json::to_vec(value)?;
     let tmp = path.with_extension("tmp");
     let res = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(&tmp)?;
         set_file_mode(&f, 0o600)?;
         f.write_all(&data)?;
         std::fs::rename(&tmp, path)
@@ -374,14 +340,10 @@ fn install_pause(rootfs: &Path) -> Result<(), RuntimeError> {
     use std::os::unix::fs::PermissionsExt;
     for d in ["proc", "dev", "sys", "etc", "tmp"] {
         let p = rootfs.join(d);
-        std::fs::create_dir_all(&p)
-            .map_err(|e| RuntimeError::io(format!("creating {}", p.display()), e))?;
+        std::fs::create_dir_all(&p).map_err(|e| RuntimeError::io(format!("creating {}", p.display()), e))?;
     }
     let bin = rootfs.join("pause");
-    if std::fs::read(&bin)
-        .map(|b| b == crate::PAUSE_BINARY)
-        .unwrap_or(false)
-    {
+    if std::fs::read(&bin).map(|b| b == crate::PAUSE_BINARY).unwrap_or(false) {
         return Ok(());
     }
     let tmp = rootfs.join(".pause.tmp");
@@ -410,9 +372,7 @@ pub(crate) async fn wait_pid_exit(pid: i32) {
     // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open
     // for as long as it is registered and is closed only after deregistration.
     #[allow(unsafe_code)]
-    let registered = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-    };
+    let registered = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
     match registered {
         Ok(afd) => {
             let _ = afd.readable().await;
@@ -443,14 +403,7 @@ impl RuntimeService for RuncRuntime {
             .ok_or_else(|| RuntimeError::SandboxNotFound(id.into()))
     }
     async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>, RuntimeError> {
-        let recs: Vec<SandboxRecord> = self
-            .inner
-            .sandboxes
-            .lock()
-            .expect("lock")
-            .values()
-            .cloned()
-            .collect();
+        let recs: Vec<SandboxRecord> = self.inner.sandboxes.lock().expect("lock").values().cloned().collect();
         Ok(recs.iter().map(crate::sandbox::status_of).collect())
     }
     async fn create_container(
@@ -459,8 +412,7 @@ impl RuntimeService for RuncRuntime {
         config: &ContainerConfig,
         sandbox: &PodSandboxConfig,
     ) -> Result<String, RuntimeError> {
-        self.create_container_impl(sandbox_id, config, sandbox)
-            .await
+        self.create_container_impl(sandbox_id, config, sandbox).await
     }
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
         self.start_container_impl(id).await
@@ -472,24 +424,11 @@ impl RuntimeService for RuncRuntime {
         self.remove_container_impl(id).await
     }
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
-        let recs: Vec<ContainerRecord> = self
-            .inner
-            .containers
-            .lock()
-            .expect("lock")
-            .values()
-            .cloned()
-            .collect();
-        Ok(recs
-            .iter()
-            .map(|r| crate::container::status_of(&self.inner, r))
-            .collect())
+        let recs: Vec<ContainerRecord> = self.inner.containers.lock().expect("lock").values().cloned().collect();
+        Ok(recs.iter().map(|r| crate::container::status_of(&self.inner, r)).collect())
     }
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
-        let r = self
-            .inner
-            .container(id)
-            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        let r = self.inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
         Ok(crate::container::status_of(&self.inner, &r))
     }
     async fn exec_sync(

@@ -72,10 +72,7 @@ impl ShimArgs {
         let mut a = ShimArgs::default();
         let mut it = args.iter();
         while let Some(k) = it.next() {
-            let v = it
-                .next()
-                .ok_or_else(|| format!("missing value for {k}"))?
-                .clone();
+            let v = it.next().ok_or_else(|| format!("missing value for {k}"))?.clone();
             match k.as_str() {
                 "--id" => a.id = v,
                 "--bundle" => a.bundle = v.into(),
@@ -89,8 +86,7 @@ impl ShimArgs {
                 _ => return Err(format!("unknown shim argument {k}")),
             }
         }
-        if a.id.is_empty() || a.bundle.as_os_str().is_empty() || a.exit_file.as_os_str().is_empty()
-        {
+        if a.id.is_empty() || a.bundle.as_os_str().is_empty() || a.exit_file.as_os_str().is_empty() {
             return Err("shim needs --id, --bundle and --exit-file".into());
         }
         Ok(a)
@@ -115,9 +111,7 @@ pub struct ExitRecord {
 impl ExitRecord {
     pub fn read(path: &Path) -> io::Result<Option<ExitRecord>> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(io::Error::other),
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(io::Error::other),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -173,15 +167,11 @@ fn run(a: &ShimArgs) -> io::Result<()> {
     // Our copies of the write ends were moved into the child's Stdio and are
     // closed now; only the container holds them, so EOF means it is gone.
     if !status.success() {
-        let msg =
-            runc_error(&a.runc_log).unwrap_or_else(|| format!("runc create exited with {status}"));
+        let msg = runc_error(&a.runc_log).unwrap_or_else(|| format!("runc create exited with {status}"));
         return Err(io::Error::other(msg));
     }
     let pid_text = std::fs::read_to_string(&a.pid_file)?;
-    let pid: i32 = pid_text
-        .trim()
-        .parse()
-        .map_err(|_| io::Error::other(format!("bad pid file {pid_text:?}")))?;
+    let pid: i32 = pid_text.trim().parse().map_err(|_| io::Error::other(format!("bad pid file {pid_text:?}")))?;
     let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("pid 0"))?;
     let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
 
@@ -206,10 +196,7 @@ fn run(a: &ShimArgs) -> io::Result<()> {
         oom_killed,
         pid: pid.as_raw_nonzero().get(),
     };
-    write_atomic(
-        &a.exit_file,
-        &serde_json::to_vec(&rec).map_err(io::Error::other)?,
-    )?;
+    write_atomic(&a.exit_file, &serde_json::to_vec(&rec).map_err(io::Error::other)?)?;
     reap_all();
     Ok(())
 }
@@ -221,13 +208,7 @@ struct Exit {
 
 /// Copy output into the log until the container exits, then drain what is
 /// left. Returns the exit status of the container's init process.
-fn monitor(
-    log: &mut LogWriter,
-    out_r: OwnedFd,
-    err_r: OwnedFd,
-    pidfd: &OwnedFd,
-    pid: Pid,
-) -> io::Result<Exit> {
+fn monitor(log: &mut LogWriter, out_r: OwnedFd, err_r: OwnedFd, pidfd: &OwnedFd, pid: Pid) -> io::Result<Exit> {
     let mut streams = [Stream::new("stdout", out_r), Stream::new("stderr", err_r)];
     let mut exit: Option<Exit> = None;
     let mut drain_deadline: Option<std::time::Instant> = None;
@@ -243,20 +224,14 @@ fn monitor(
         }
         let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
         for &i in &open {
-            fds.push(PollFd::new(
-                streams[i].fd.as_ref().expect("open"),
-                PollFlags::IN,
-            ));
+            fds.push(PollFd::new(streams[i].fd.as_ref().expect("open"), PollFlags::IN));
         }
         if exit.is_none() {
             fds.push(PollFd::new(pidfd, PollFlags::IN));
         }
         // Once the process is gone we only wait a little for descendants
         // that still hold the pipes (they die with a private PID namespace).
-        let timeout = drain_deadline.map(|_| rustix::time::Timespec {
-            tv_sec: 0,
-            tv_nsec: 20_000_000,
-        });
+        let timeout = drain_deadline.map(|_| rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 });
         match rustix::event::poll(&mut fds, timeout.as_ref()) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -271,8 +246,7 @@ fn monitor(
         }
         if exit.is_none() && ready.len() > open.len() && !ready[open.len()].is_empty() {
             exit = Some(wait_exit(pid)?);
-            drain_deadline =
-                Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+            drain_deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
         }
     }
     for s in &mut streams {
@@ -286,15 +260,9 @@ fn wait_exit(pid: Pid) -> io::Result<Exit> {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
             Ok(Some((_, st))) => {
                 if let Some(sig) = st.terminating_signal() {
-                    return Ok(Exit {
-                        code: 128 + sig,
-                        signal: Some(sig),
-                    });
+                    return Ok(Exit { code: 128 + sig, signal: Some(sig) });
                 }
-                return Ok(Exit {
-                    code: st.exit_status().unwrap_or(255),
-                    signal: None,
-                });
+                return Ok(Exit { code: st.exit_status().unwrap_or(255), signal: None });
             }
             Ok(None) => continue,
             Err(rustix::io::Errno::INTR) => continue,
@@ -320,11 +288,7 @@ struct Stream {
 
 impl Stream {
     fn new(name: &'static str, fd: OwnedFd) -> Self {
-        Stream {
-            name,
-            fd: Some(fd),
-            buf: Vec::new(),
-        }
+        Stream { name, fd: Some(fd), buf: Vec::new() }
     }
 
     /// Read once (the fd is readable) and log every complete line.
@@ -478,10 +442,7 @@ mod tests {
             b"2016-10-06T00:17:09.6697942Z stdout F hello\n".to_vec()
         );
         let ts: jiff::Timestamp = "2016-10-06T00:17:09Z".parse().unwrap();
-        assert_eq!(
-            format_cri_line(ts, "stderr", true, b"x"),
-            b"2016-10-06T00:17:09Z stderr P x\n".to_vec()
-        );
+        assert_eq!(format_cri_line(ts, "stderr", true, b"x"), b"2016-10-06T00:17:09Z stderr P x\n".to_vec());
     }
 
     #[test]
@@ -505,22 +466,10 @@ mod tests {
             .map(|l| {
                 let mut p = l.splitn(4, ' ');
                 let _ts = p.next().unwrap();
-                (
-                    p.next().unwrap(),
-                    p.next().unwrap(),
-                    p.next().unwrap_or("").len(),
-                )
+                (p.next().unwrap(), p.next().unwrap(), p.next().unwrap_or("").len())
             })
             .collect();
-        assert_eq!(
-            tags,
-            vec![
-                ("stdout", "P", MAX_LINE),
-                ("stdout", "F", 10),
-                ("stdout", "F", 5),
-                ("stdout", "F", 4)
-            ]
-        );
+        assert_eq!(tags, vec![("stdout", "P", MAX_LINE), ("stdout", "F", 10), ("stdout", "F", 5), ("stdout", "F", 4)]);
     }
 
     #[test]

@@ -88,13 +88,7 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Facts about the host the daemon runs on, read once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,32 +103,20 @@ pub struct HostLimits {
 
 impl HostLimits {
     pub fn detect() -> HostLimits {
-        let floor = std::fs::read_to_string("/proc/self/oom_score_adj")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
+        let floor =
+            std::fs::read_to_string("/proc/self/oom_score_adj").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         let bnd = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("CapBnd:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                s.lines().find_map(|l| l.strip_prefix("CapBnd:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
             })
             .unwrap_or(u64::MAX);
-        HostLimits {
-            oom_score_adj_floor: floor,
-            bounding_caps: caps_from_mask(bnd),
-        }
+        HostLimits { oom_score_adj_floor: floor, bounding_caps: caps_from_mask(bnd) }
     }
 }
 
 pub fn caps_from_mask(mask: u64) -> Vec<String> {
-    CAP_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1u64 << i) != 0)
-        .map(|(_, n)| format!("CAP_{n}"))
-        .collect()
+    CAP_NAMES.iter().enumerate().filter(|(i, _)| mask & (1u64 << i) != 0).map(|(_, n)| format!("CAP_{n}")).collect()
 }
 
 /// `oom_score_adj` as requested, but never below what this host allows.
@@ -149,45 +131,15 @@ fn default_mounts(shm: Option<&Path>, privileged: bool) -> Vec<Mount> {
         source: Some(src.into()),
         options: opts.iter().map(|s| s.to_string()).collect(),
     };
-    let sys_opts: &[&str] = if privileged {
-        &["nosuid", "noexec", "nodev"]
-    } else {
-        &["nosuid", "noexec", "nodev", "ro"]
-    };
+    let sys_opts: &[&str] =
+        if privileged { &["nosuid", "noexec", "nodev"] } else { &["nosuid", "noexec", "nodev", "ro"] };
     let mut v = vec![
         m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        m(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        m(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        m(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
+        m("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        m("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        m("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
         m("/sys", "sysfs", "sysfs", sys_opts),
-        m(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["nosuid", "noexec", "nodev", "relatime", "ro"],
-        ),
+        m("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
     ];
     match shm {
         // The pod's shared /dev/shm (one tmpfs per sandbox, like containerd).
@@ -197,25 +149,14 @@ fn default_mounts(shm: Option<&Path>, privileged: bool) -> Vec<Mount> {
             source: Some(p.to_string_lossy().into_owned()),
             options: vec!["rbind".into(), "rprivate".into(), "rw".into()],
         }),
-        None => v.push(m(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        )),
+        None => v.push(m("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])),
     }
     v
 }
 
 fn bind(dest: &str, src: &Path, readonly: bool, propagation: &str) -> Mount {
-    let mut options = vec![
-        "rbind".to_string(),
-        if propagation.is_empty() {
-            "rprivate".into()
-        } else {
-            propagation.into()
-        },
-    ];
+    let mut options =
+        vec!["rbind".to_string(), if propagation.is_empty() { "rprivate".into() } else { propagation.into() }];
     options.push(if readonly { "ro".into() } else { "rw".into() });
     Mount {
         destination: dest.into(),
@@ -266,19 +207,13 @@ pub fn sandbox_spec(i: &SandboxSpecInput<'_>) -> Spec {
             // kubelet asks -998 for the pause; this host only allows >= floor.
             oom_score_adj: Some(clamp_oom(-998, i.limits.oom_score_adj_floor)),
         },
-        root: Root {
-            path: i.pause_rootfs.to_string_lossy().into_owned(),
-            readonly: true,
-        },
+        root: Root { path: i.pause_rootfs.to_string_lossy().into_owned(), readonly: true },
         hostname: (!c.host_network).then(|| c.hostname.clone()),
         mounts,
         linux: Linux {
             namespaces,
             resources: Some(Resources {
-                devices: vec![DeviceCgroup {
-                    allow: false,
-                    access: "rwm".into(),
-                }],
+                devices: vec![DeviceCgroup { allow: false, access: "rwm".into() }],
                 ..Default::default()
             }),
             cgroups_path: Some(i.cgroups_path.clone()),
@@ -289,18 +224,9 @@ pub fn sandbox_spec(i: &SandboxSpecInput<'_>) -> Spec {
         },
         annotations: BTreeMap::from([
             ("io.kubernetes.cri.container-type".into(), "sandbox".into()),
-            (
-                "io.kubernetes.cri.sandbox-name".into(),
-                c.metadata.name.clone(),
-            ),
-            (
-                "io.kubernetes.cri.sandbox-namespace".into(),
-                c.metadata.namespace.clone(),
-            ),
-            (
-                "io.kubernetes.cri.sandbox-uid".into(),
-                c.metadata.uid.clone(),
-            ),
+            ("io.kubernetes.cri.sandbox-name".into(), c.metadata.name.clone()),
+            ("io.kubernetes.cri.sandbox-namespace".into(), c.metadata.namespace.clone()),
+            ("io.kubernetes.cri.sandbox-uid".into(), c.metadata.uid.clone()),
         ]),
     }
 }
@@ -363,43 +289,23 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
     // Volumes: parents before children, whatever order the pod lists them in.
     let mut user_mounts: Vec<&crate::cri::MountSpec> = c.mounts.iter().collect();
     user_mounts.sort_by_key(|m| Path::new(&m.container_path).components().count());
-    let overridden: Vec<&str> = user_mounts
-        .iter()
-        .map(|m| m.container_path.as_str())
-        .collect();
+    let overridden: Vec<&str> = user_mounts.iter().map(|m| m.container_path.as_str()).collect();
     mounts.retain(|m| !overridden.contains(&m.destination.as_str()));
     for m in user_mounts {
-        mounts.push(bind(
-            &m.container_path,
-            &m.host_path,
-            m.readonly,
-            &m.propagation,
-        ));
+        mounts.push(bind(&m.container_path, &m.host_path, m.readonly, &m.propagation));
     }
 
     let caps = capabilities(sec, i.limits);
     let env: Vec<String> = c.envs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut resources = Resources {
-        devices: vec![DeviceCgroup {
-            allow: sec.privileged,
-            access: "rwm".into(),
-        }],
-        ..Default::default()
-    };
+    let mut resources =
+        Resources { devices: vec![DeviceCgroup { allow: sec.privileged, access: "rwm".into() }], ..Default::default() };
     let r = &c.resources;
     if r.memory_limit_bytes.is_some() {
         // No swap: memsw limit equal to the memory limit where the kernel has it.
-        resources.memory = Some(Memory {
-            limit: r.memory_limit_bytes,
-            swap: None,
-        });
+        resources.memory = Some(Memory { limit: r.memory_limit_bytes, swap: None });
     }
     if r.cpu_shares.is_some() || r.cpu_quota.is_some() {
-        resources.cpu = Some(Cpu {
-            shares: r.cpu_shares,
-            quota: r.cpu_quota,
-            period: r.cpu_period,
-        });
+        resources.cpu = Some(Cpu { shares: r.cpu_shares, quota: r.cpu_quota, period: r.cpu_period });
     }
     if let Some(l) = r.pids_limit {
         resources.pids = Some(Pids { limit: l });
@@ -412,23 +318,13 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
             user: i.user.clone(),
             args: c.args.clone(),
             env,
-            cwd: if c.working_dir.is_empty() {
-                "/".into()
-            } else {
-                c.working_dir.clone()
-            },
+            cwd: if c.working_dir.is_empty() { "/".into() } else { c.working_dir.clone() },
             capabilities: Some(caps),
             rlimits: vec![],
             no_new_privileges: sec.no_new_privs && !sec.privileged,
-            oom_score_adj: Some(clamp_oom(
-                r.oom_score_adj.unwrap_or(0),
-                i.limits.oom_score_adj_floor,
-            )),
+            oom_score_adj: Some(clamp_oom(r.oom_score_adj.unwrap_or(0), i.limits.oom_score_adj_floor)),
         },
-        root: Root {
-            path: i.rootfs.to_string_lossy().into_owned(),
-            readonly: sec.readonly_rootfs,
-        },
+        root: Root { path: i.rootfs.to_string_lossy().into_owned(), readonly: sec.readonly_rootfs },
         // Never set: the UTS namespace is the pod's (see module doc).
         hostname: None,
         mounts,
@@ -449,29 +345,16 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
             ..Default::default()
         },
         annotations: BTreeMap::from([
-            (
-                "io.kubernetes.cri.container-type".into(),
-                "container".into(),
-            ),
-            (
-                "io.kubernetes.cri.container-name".into(),
-                c.metadata.name.clone(),
-            ),
-            (
-                "io.kubernetes.cri.sandbox-uid".into(),
-                s.metadata.uid.clone(),
-            ),
+            ("io.kubernetes.cri.container-type".into(), "container".into()),
+            ("io.kubernetes.cri.container-name".into(), c.metadata.name.clone()),
+            ("io.kubernetes.cri.sandbox-uid".into(), s.metadata.uid.clone()),
         ]),
     }
 }
 
 fn normalize_cap(c: &str) -> String {
     let up = c.trim().to_ascii_uppercase();
-    if up.starts_with("CAP_") {
-        up
-    } else {
-        format!("CAP_{up}")
-    }
+    if up.starts_with("CAP_") { up } else { format!("CAP_{up}") }
 }
 
 /// containerd's rules: privileged → everything the host allows; otherwise
@@ -482,24 +365,12 @@ pub fn capabilities(sec: &crate::cri::SecurityContext, limits: &HostLimits) -> C
     let mut set: Vec<String> = if sec.privileged {
         all.clone()
     } else {
-        let drop: Vec<String> = sec
-            .capabilities_drop
-            .iter()
-            .map(|c| normalize_cap(c))
-            .collect();
-        let add: Vec<String> = sec
-            .capabilities_add
-            .iter()
-            .map(|c| normalize_cap(c))
-            .collect();
+        let drop: Vec<String> = sec.capabilities_drop.iter().map(|c| normalize_cap(c)).collect();
+        let add: Vec<String> = sec.capabilities_add.iter().map(|c| normalize_cap(c)).collect();
         let mut s: Vec<String> = if drop.iter().any(|d| d == "CAP_ALL") {
             vec![]
         } else {
-            DEFAULT_CAPS
-                .iter()
-                .map(|s| s.to_string())
-                .filter(|c| !drop.contains(c))
-                .collect()
+            DEFAULT_CAPS.iter().map(|s| s.to_string()).filter(|c| !drop.contains(c)).collect()
         };
         if add.iter().any(|a| a == "CAP_ALL") {
             s = all.clone();
@@ -513,13 +384,7 @@ pub fn capabilities(sec: &crate::cri::SecurityContext, limits: &HostLimits) -> C
         s
     };
     set.retain(|c| all.contains(c));
-    Capabilities {
-        bounding: set.clone(),
-        effective: set.clone(),
-        permitted: set,
-        inheritable: vec![],
-        ambient: vec![],
-    }
+    Capabilities { bounding: set.clone(), effective: set.clone(), permitted: set, inheritable: vec![], ambient: vec![] }
 }
 
 #[cfg(test)]
@@ -529,10 +394,7 @@ mod tests {
 
     fn limits() -> HostLimits {
         // This host: everything but CAP_SYS_RESOURCE (bit 24), floor 0.
-        HostLimits {
-            oom_score_adj_floor: 0,
-            bounding_caps: caps_from_mask(0x1fffeffffff),
-        }
+        HostLimits { oom_score_adj_floor: 0, bounding_caps: caps_from_mask(0x1fffeffffff) }
     }
 
     fn sandbox() -> PodSandboxConfig {
@@ -570,12 +432,8 @@ mod tests {
             limits: &l,
         });
         assert_eq!(s.hostname.as_deref(), Some("web"));
-        let kinds: Vec<(&str, Option<&str>)> = s
-            .linux
-            .namespaces
-            .iter()
-            .map(|n| (n.kind.as_str(), n.path.as_deref()))
-            .collect();
+        let kinds: Vec<(&str, Option<&str>)> =
+            s.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
         assert_eq!(
             kinds,
             vec![
@@ -593,15 +451,9 @@ mod tests {
 
     #[test]
     fn app_spec_joins_pod_namespaces_and_never_sets_hostname() {
-        let sb = PodSandboxConfig {
-            share_pid: true,
-            ..sandbox()
-        };
+        let sb = PodSandboxConfig { share_pid: true, ..sandbox() };
         let cfg = ContainerConfig {
-            metadata: ContainerMetadata {
-                name: "app".into(),
-                attempt: 0,
-            },
+            metadata: ContainerMetadata { name: "app".into(), attempt: 0 },
             args: vec!["sh".into()],
             envs: vec![("A".into(), "1".into())],
             mounts: vec![
@@ -644,12 +496,8 @@ mod tests {
             limits: &l,
         });
         assert_eq!(s.hostname, None);
-        let ns: Vec<(&str, Option<&str>)> = s
-            .linux
-            .namespaces
-            .iter()
-            .map(|n| (n.kind.as_str(), n.path.as_deref()))
-            .collect();
+        let ns: Vec<(&str, Option<&str>)> =
+            s.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
         assert_eq!(
             ns,
             vec![
@@ -663,27 +511,10 @@ mod tests {
         let dests: Vec<&str> = s.mounts.iter().map(|m| m.destination.as_str()).collect();
         let data = dests.iter().position(|d| *d == "/data").unwrap();
         let sub = dests.iter().position(|d| *d == "/data/sub").unwrap();
-        assert!(
-            data < sub,
-            "parent volume must be mounted before its child: {dests:?}"
-        );
+        assert!(data < sub, "parent volume must be mounted before its child: {dests:?}");
         assert!(dests.contains(&"/etc/hosts"));
-        assert_eq!(
-            s.process.oom_score_adj,
-            Some(0),
-            "negative oom_score_adj clamped to the floor"
-        );
-        assert_eq!(
-            s.linux
-                .resources
-                .as_ref()
-                .unwrap()
-                .memory
-                .as_ref()
-                .unwrap()
-                .limit,
-            Some(1 << 20)
-        );
+        assert_eq!(s.process.oom_score_adj, Some(0), "negative oom_score_adj clamped to the floor");
+        assert_eq!(s.linux.resources.as_ref().unwrap().memory.as_ref().unwrap().limit, Some(1 << 20));
         assert_eq!(s.process.env, vec!["A=1"]);
     }
 
@@ -701,14 +532,9 @@ mod tests {
         let c = capabilities(&sc(&["NET_ADMIN"], &["ALL"], false), &l);
         assert_eq!(c.effective, vec!["CAP_NET_ADMIN"]);
         let c = capabilities(&sc(&[], &["NET_RAW", "cap_kill"], false), &l);
-        assert!(
-            !c.bounding.contains(&"CAP_NET_RAW".into()) && !c.bounding.contains(&"CAP_KILL".into())
-        );
+        assert!(!c.bounding.contains(&"CAP_NET_RAW".into()) && !c.bounding.contains(&"CAP_KILL".into()));
         let c = capabilities(&sc(&["SYS_RESOURCE"], &[], false), &l);
-        assert!(
-            !c.bounding.contains(&"CAP_SYS_RESOURCE".into()),
-            "not grantable on this host"
-        );
+        assert!(!c.bounding.contains(&"CAP_SYS_RESOURCE".into()), "not grantable on this host");
         let c = capabilities(&sc(&[], &[], true), &l);
         assert_eq!(c.bounding, l.bounding_caps);
     }

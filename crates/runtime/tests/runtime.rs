@@ -41,9 +41,7 @@ fn busybox_tree(dir: &Path) {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-    for a in [
-        "sh", "echo", "hostname", "httpd", "wget", "sleep", "cat", "ip",
-    ] {
+    for a in ["sh", "echo", "hostname", "httpd", "wget", "sleep", "cat", "ip"] {
         std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
     }
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
@@ -82,9 +80,7 @@ impl Drop for Env {
                 .collect();
             ms.sort_by_key(|m| std::cmp::Reverse(m.len()));
             for m in ms {
-                let _ = std::process::Command::new("umount")
-                    .args(["-l", m])
-                    .status();
+                let _ = std::process::Command::new("umount").args(["-l", m]).status();
             }
         }
         let _ = cgroups::remove(&self.cgroup);
@@ -99,26 +95,11 @@ async fn env(name: &str) -> Env {
     let cfg = RuntimeConfig {
         state_dir: state.clone(),
         runc: "runc".into(),
-        shim: ShimCommand {
-            program: env!("CARGO_BIN_EXE_peapod-shim").into(),
-            args: vec![],
-        },
+        shim: ShimCommand { program: env!("CARGO_BIN_EXE_peapod-shim").into(), args: vec![] },
     };
-    let rt = RuncRuntime::new(
-        cfg,
-        Arc::new(DirRootfs(lower)),
-        Arc::new(peapod_net::LoopbackOnly),
-    )
-    .await
-    .unwrap();
+    let rt = RuncRuntime::new(cfg, Arc::new(DirRootfs(lower)), Arc::new(peapod_net::LoopbackOnly)).await.unwrap();
     let cgroup = format!("/peapod-rt-test-{}-{name}", std::process::id());
-    Env {
-        logs: tmp.path().join("logs"),
-        _tmp: tmp,
-        state,
-        cgroup,
-        rt,
-    }
+    Env { logs: tmp.path().join("logs"), _tmp: tmp, state, cgroup, rt }
 }
 
 fn sandbox_config(e: &Env, name: &str) -> PodSandboxConfig {
@@ -138,10 +119,7 @@ fn sandbox_config(e: &Env, name: &str) -> PodSandboxConfig {
 
 fn container(e: &Env, name: &str, args: &[&str]) -> ContainerConfig {
     ContainerConfig {
-        metadata: ContainerMetadata {
-            name: name.into(),
-            attempt: 0,
-        },
+        metadata: ContainerMetadata { name: name.into(), attempt: 0 },
         image: "busybox".into(),
         image_id: "test".into(),
         args: args.iter().map(|s| s.to_string()).collect(),
@@ -167,20 +145,10 @@ async fn container_logs_exit_code_and_cleanup() {
     let e = env("logs").await;
     let sb = sandbox_config(&e, "logs");
     let sid = e.rt.run_pod_sandbox(&sb).await.unwrap();
-    assert_eq!(
-        e.rt.pod_sandbox_status(&sid).await.unwrap().state,
-        SandboxState::Ready
-    );
-    let c = container(
-        &e,
-        "main",
-        &["sh", "-c", "echo hello; hostname; echo oops >&2; exit 3"],
-    );
+    assert_eq!(e.rt.pod_sandbox_status(&sid).await.unwrap().state, SandboxState::Ready);
+    let c = container(&e, "main", &["sh", "-c", "echo hello; hostname; echo oops >&2; exit 3"]);
     let cid = e.rt.create_container(&sid, &c, &sb).await.unwrap();
-    assert_eq!(
-        e.rt.container_status(&cid).await.unwrap().state,
-        ContainerState::Created
-    );
+    assert_eq!(e.rt.container_status(&cid).await.unwrap().state, ContainerState::Created);
     e.rt.start_container(&cid).await.unwrap();
     let st = wait_exit(&e.rt, &cid).await;
     assert_eq!(st.exit_code, Some(3));
@@ -195,42 +163,19 @@ async fn container_logs_exit_code_and_cleanup() {
         })
         .collect();
     assert!(lines.contains(&("stdout", "F", "hello")), "{log}");
-    assert!(
-        lines.contains(&("stdout", "F", "logs")),
-        "hostname is the pod's: {log}"
-    );
+    assert!(lines.contains(&("stdout", "F", "logs")), "hostname is the pod's: {log}");
     assert!(lines.contains(&("stderr", "F", "oops")), "{log}");
 
     e.rt.remove_pod_sandbox(&sid).await.unwrap();
     assert!(e.rt.list_containers().await.unwrap().is_empty());
     assert!(e.rt.list_pod_sandboxes().await.unwrap().is_empty());
-    assert!(
-        e.rt.runc().list().await.unwrap().is_empty(),
-        "runc state left"
-    );
-    assert_eq!(
-        std::fs::read_dir(e.state.join("netns")).unwrap().count(),
-        0,
-        "netns left"
-    );
-    assert_eq!(
-        std::fs::read_dir(e.state.join("containers"))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert_eq!(
-        std::fs::read_dir(e.state.join("sandboxes"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert!(e.rt.runc().list().await.unwrap().is_empty(), "runc state left");
+    assert_eq!(std::fs::read_dir(e.state.join("netns")).unwrap().count(), 0, "netns left");
+    assert_eq!(std::fs::read_dir(e.state.join("containers")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(e.state.join("sandboxes")).unwrap().count(), 0);
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mi.contains(e.state.to_str().unwrap()), "mounts left");
-    assert!(
-        !Path::new(&format!("/sys/fs/cgroup/memory{}/podlogs", e.cgroup)).exists(),
-        "pod cgroup left"
-    );
+    assert!(!Path::new(&format!("/sys/fs/cgroup/memory{}/podlogs", e.cgroup)).exists(), "pod cgroup left");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,11 +183,7 @@ async fn containers_share_network_and_uts_and_stop_gracefully() {
     let e = env("share").await;
     let sb = sandbox_config(&e, "share");
     let sid = e.rt.run_pod_sandbox(&sb).await.unwrap();
-    let server = container(
-        &e,
-        "server",
-        &["httpd", "-f", "-p", "127.0.0.1:4000", "-h", "/etc"],
-    );
+    let server = container(&e, "server", &["httpd", "-f", "-p", "127.0.0.1:4000", "-h", "/etc"]);
     let client = container(
         &e,
         "client",
@@ -259,16 +200,10 @@ async fn containers_share_network_and_uts_and_stop_gracefully() {
     let st = wait_exit(&e.rt, &c_id).await;
     let log = std::fs::read_to_string(&client.log_path).unwrap();
     assert_eq!(st.exit_code, Some(0), "{log}");
-    assert!(
-        log.contains(" stdout F share"),
-        "client fetched the pod's /etc/hostname over 127.0.0.1: {log}"
-    );
+    assert!(log.contains(" stdout F share"), "client fetched the pod's /etc/hostname over 127.0.0.1: {log}");
     // httpd is PID 1 of its namespace without a SIGTERM handler, so the
     // kernel drops SIGTERM: stop escalates to SIGKILL after the grace period.
-    assert_eq!(
-        e.rt.container_status(&s_id).await.unwrap().state,
-        ContainerState::Running
-    );
+    assert_eq!(e.rt.container_status(&s_id).await.unwrap().state, ContainerState::Running);
     let t = std::time::Instant::now();
     e.rt.stop_container(&s_id, 1).await.unwrap();
     assert!(t.elapsed() >= Duration::from_secs(1));
@@ -276,22 +211,12 @@ async fn containers_share_network_and_uts_and_stop_gracefully() {
     assert_eq!(st.state, ContainerState::Exited);
     assert_eq!(st.exit_code, Some(137));
     // A process that handles SIGTERM exits by itself, well within the grace period.
-    let trap = container(
-        &e,
-        "trap",
-        &[
-            "sh",
-            "-c",
-            "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.05; done",
-        ],
-    );
+    let trap =
+        container(&e, "trap", &["sh", "-c", "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.05; done"]);
     let t_id = e.rt.create_container(&sid, &trap, &sb).await.unwrap();
     e.rt.start_container(&t_id).await.unwrap();
     for _ in 0..100 {
-        if std::fs::read_to_string(&trap.log_path)
-            .unwrap_or_default()
-            .contains("up")
-        {
+        if std::fs::read_to_string(&trap.log_path).unwrap_or_default().contains("up") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -299,15 +224,8 @@ async fn containers_share_network_and_uts_and_stop_gracefully() {
     let t = std::time::Instant::now();
     e.rt.stop_container(&t_id, 30).await.unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(
-        e.rt.container_status(&t_id).await.unwrap().exit_code,
-        Some(0)
-    );
-    assert!(
-        std::fs::read_to_string(&trap.log_path)
-            .unwrap()
-            .contains("stdout F bye")
-    );
+    assert_eq!(e.rt.container_status(&t_id).await.unwrap().exit_code, Some(0));
+    assert!(std::fs::read_to_string(&trap.log_path).unwrap().contains("stdout F bye"));
     e.rt.remove_pod_sandbox(&sid).await.unwrap();
     assert!(e.rt.runc().list().await.unwrap().is_empty());
 }
@@ -330,11 +248,7 @@ async fn restart_of_the_runtime_recovers_running_containers() {
     let e = env("recover").await;
     let sb = sandbox_config(&e, "recover");
     let sid = e.rt.run_pod_sandbox(&sb).await.unwrap();
-    let c = container(
-        &e,
-        "main",
-        &["sh", "-c", "echo started; sleep 1; echo done; exit 7"],
-    );
+    let c = container(&e, "main", &["sh", "-c", "echo started; sleep 1; echo done; exit 7"]);
     let cid = e.rt.create_container(&sid, &c, &sb).await.unwrap();
     e.rt.start_container(&cid).await.unwrap();
     let pid = e.rt.container_status(&cid).await.unwrap().pid;
@@ -342,31 +256,18 @@ async fn restart_of_the_runtime_recovers_running_containers() {
     let cfg = RuntimeConfig {
         state_dir: e.state.clone(),
         runc: "runc".into(),
-        shim: ShimCommand {
-            program: env!("CARGO_BIN_EXE_peapod-shim").into(),
-            args: vec![],
-        },
+        shim: ShimCommand { program: env!("CARGO_BIN_EXE_peapod-shim").into(), args: vec![] },
     };
-    let rt2 = RuncRuntime::new(
-        cfg,
-        Arc::new(DirRootfs(e._tmp.path().join("lower"))),
-        Arc::new(peapod_net::LoopbackOnly),
-    )
-    .await
-    .unwrap();
+    let rt2 =
+        RuncRuntime::new(cfg, Arc::new(DirRootfs(e._tmp.path().join("lower"))), Arc::new(peapod_net::LoopbackOnly))
+            .await
+            .unwrap();
     let st = rt2.container_status(&cid).await.unwrap();
     assert_eq!(st.state, ContainerState::Running);
     assert_eq!(st.pid, pid);
-    assert_eq!(
-        rt2.pod_sandbox_status(&sid).await.unwrap().state,
-        SandboxState::Ready
-    );
+    assert_eq!(rt2.pod_sandbox_status(&sid).await.unwrap().state, SandboxState::Ready);
     let st = wait_exit(&rt2, &cid).await;
-    assert_eq!(
-        st.exit_code,
-        Some(7),
-        "exit code survives a runtime restart"
-    );
+    assert_eq!(st.exit_code, Some(7), "exit code survives a runtime restart");
     let log = std::fs::read_to_string(&c.log_path).unwrap();
     assert!(log.contains("stdout F done"));
     rt2.remove_pod_sandbox(&sid).await.unwrap();

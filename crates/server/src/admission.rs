@@ -45,20 +45,15 @@ fn decode<T: DeserializeOwned + Serialize>(
     obj: &Value,
     fv: FieldValidation,
 ) -> Result<(T, Vec<String>), ApiError> {
-    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{kind} in version \"v1\" cannot be handled as a {kind}: {e}"
-        ))
-    })?;
+    let typed: T = serde_json::from_value(obj.clone())
+        .map_err(|e| ApiError::bad_request(format!("{kind} in version \"v1\" cannot be handled as a {kind}: {e}")))?;
     let round = serde_json::to_value(&typed).map_err(|e| ApiError::internal(e.to_string()))?;
     let unknown = strict::unknown_fields(obj, &round);
     let mut warnings = Vec::new();
     if !unknown.is_empty() {
         match fv {
             FieldValidation::Strict => {
-                return Err(ApiError::bad_request(strict::strict_error_message(
-                    &unknown,
-                )));
+                return Err(ApiError::bad_request(strict::strict_error_message(&unknown)));
             }
             FieldValidation::Warn => warnings = strict::warn_messages(&unknown),
             FieldValidation::Ignore => {}
@@ -72,18 +67,11 @@ fn to_value<T: Serialize>(t: &T) -> Result<Value, ApiError> {
 }
 
 fn check(kind: &str, name: &str, errs: Vec<FieldError>) -> Result<(), ApiError> {
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(kind, name, errs))
-    }
+    if errs.is_empty() { Ok(()) } else { Err(ApiError::invalid(kind, name, errs)) }
 }
 
 fn obj_name(v: &Value) -> String {
-    v.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
+    v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
 /// Admission of a new object (its metadata already prepared by the handler).
@@ -134,20 +122,12 @@ pub fn admit_create(
         }
         "events" => {
             let (ev, w): (Event, _) = decode(kind, &obj, fv)?;
-            check(
-                kind,
-                &name,
-                validation::validate_object_meta(&ev.metadata, true, name_is_dns_subdomain),
-            )?;
+            check(kind, &name, validation::validate_object_meta(&ev.metadata, true, name_is_dns_subdomain))?;
             (to_value(&ev)?, w)
         }
         "nodes" => {
             let (n, w): (Node, _) = decode(kind, &obj, fv)?;
-            check(
-                kind,
-                &name,
-                validation::validate_object_meta(&n.metadata, false, name_is_dns_subdomain),
-            )?;
+            check(kind, &name, validation::validate_object_meta(&n.metadata, false, name_is_dns_subdomain))?;
             (to_value(&n)?, w)
         }
         other => return Err(ApiError::method_not_allowed(other, "create")),
@@ -177,11 +157,7 @@ pub fn admit_update(
                     pod.spec = old_pod.spec.clone();
                     pod.metadata.labels = old_pod.metadata.labels.clone();
                     pod.metadata.annotations = old_pod.metadata.annotations.clone();
-                    check(
-                        kind,
-                        &name,
-                        validation::validate_pod_status_update(&pod, &old_pod),
-                    )?;
+                    check(kind, &name, validation::validate_pod_status_update(&pod, &old_pod))?;
                 }
                 _ => {
                     defaults::apply_v1_pod_defaults(&mut pod);
@@ -273,40 +249,21 @@ mod tests {
         assert_eq!(a.obj["status"]["phase"], "Pending");
         assert_eq!(a.obj["status"]["conditions"][0]["type"], "PodScheduled");
         let bad = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}});
-        let e = admit_create(pods(), bad, "n", FieldValidation::Strict)
-            .err()
-            .unwrap();
+        let e = admit_create(pods(), bad, "n", FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 422);
-        assert!(
-            e.message
-                .contains("spec.containers[0].image: Required value"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("spec.containers[0].image: Required value"), "{}", e.message);
     }
 
     #[test]
     fn unknown_fields_per_field_validation() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"c","image":"x","imagee":"y"}]}});
-        let e = admit_create(pods(), obj.clone(), "n", FieldValidation::Strict)
-            .err()
-            .unwrap();
+        let e = admit_create(pods(), obj.clone(), "n", FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 400);
-        assert!(
-            e.message
-                .contains("unknown field \"spec.containers[0].imagee\""),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("unknown field \"spec.containers[0].imagee\""), "{}", e.message);
         let a = admit_create(pods(), obj.clone(), "n", FieldValidation::Warn).unwrap();
         assert_eq!(a.warnings.len(), 1);
-        assert!(
-            admit_create(pods(), obj, "n", FieldValidation::Ignore)
-                .unwrap()
-                .warnings
-                .is_empty()
-        );
+        assert!(admit_create(pods(), obj, "n", FieldValidation::Ignore).unwrap().warnings.is_empty());
         assert!(FieldValidation::parse(Some("Bogus")).is_err());
     }
 
@@ -314,23 +271,16 @@ mod tests {
     fn pod_update_only_image_may_change() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"c","image":"busybox:1"}]}});
-        let old = admit_create(pods(), obj, "n", FieldValidation::Strict)
-            .unwrap()
-            .obj;
+        let old = admit_create(pods(), obj, "n", FieldValidation::Strict).unwrap().obj;
         let mut new = old.clone();
         new["spec"]["containers"][0]["image"] = json!("busybox:2");
         new["status"]["phase"] = json!("Running");
         let a = admit_update(pods(), &old, new, None, FieldValidation::Strict).unwrap();
         assert_eq!(a.obj["spec"]["containers"][0]["image"], "busybox:2");
-        assert_eq!(
-            a.obj["status"]["phase"], "Pending",
-            "status ignored on the main resource"
-        );
+        assert_eq!(a.obj["status"]["phase"], "Pending", "status ignored on the main resource");
         let mut bad = old.clone();
         bad["spec"]["containers"][0]["command"] = json!(["sh"]);
-        let e = admit_update(pods(), &old, bad, None, FieldValidation::Strict)
-            .err()
-            .unwrap();
+        let e = admit_update(pods(), &old, bad, None, FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 422);
     }
 }

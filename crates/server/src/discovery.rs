@@ -19,11 +19,7 @@ use crate::error::HttpError;
 pub const KUBE_MINOR: &str = "35";
 
 fn json_response(content_type: &str, body: &Value) -> Response {
-    (
-        [(header::CONTENT_TYPE, content_type.to_owned())],
-        serde_json::to_vec(body).unwrap_or_default(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, content_type.to_owned())], serde_json::to_vec(body).unwrap_or_default()).into_response()
 }
 
 pub async fn version() -> Response {
@@ -65,23 +61,16 @@ fn aggregated_version(headers: &HeaderMap) -> Option<&'static str> {
 
 pub async fn api(State(st): State<AppState>, headers: HeaderMap) -> Response {
     match aggregated_version(&headers) {
-        Some(v) => json_response(
-            &resources::aggregated_discovery_content_type(v),
-            &resources::aggregated_discovery(v),
-        ),
-        None => json_response(
-            "application/json",
-            &resources::api_versions(&st.server_address),
-        ),
+        Some(v) => json_response(&resources::aggregated_discovery_content_type(v), &resources::aggregated_discovery(v)),
+        None => json_response("application/json", &resources::api_versions(&st.server_address)),
     }
 }
 
 pub async fn apis(headers: HeaderMap) -> Response {
     match aggregated_version(&headers) {
-        Some(v) => json_response(
-            &resources::aggregated_discovery_content_type(v),
-            &resources::aggregated_discovery_apis(v),
-        ),
+        Some(v) => {
+            json_response(&resources::aggregated_discovery_content_type(v), &resources::aggregated_discovery_apis(v))
+        }
         None => json_response("application/json", &resources::api_group_list()),
     }
 }
@@ -160,13 +149,7 @@ fn openapi_v3_core() -> Value {
 /// gnostic `openapi.v2.Document`); its content type must parse as MIME, so
 /// the `@` of the requested type becomes a dot (kubectl-wire.md §5.3).
 pub async fn openapi_v2() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-        )],
-        openapi_v2_protobuf(),
-    )
+    ([(header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")], openapi_v2_protobuf())
         .into_response()
 }
 
@@ -192,39 +175,22 @@ fn varint(mut v: u64) -> Vec<u8> {
 
 pub fn openapi_v2_protobuf() -> Vec<u8> {
     let mut doc = pb_bytes(1, b"2.0");
-    let info = [
-        pb_bytes(1, b"Kubernetes"),
-        pb_bytes(2, format!("v1.{KUBE_MINOR}.0").as_bytes()),
-    ]
-    .concat();
+    let info = [pb_bytes(1, b"Kubernetes"), pb_bytes(2, format!("v1.{KUBE_MINOR}.0").as_bytes())].concat();
     doc.extend(pb_bytes(2, &info));
     let mut paths = Vec::new();
     for r in resources::all().iter().filter(|r| r.group.is_empty()) {
         // QueryParameterSubSchema{in=2,name=4,type=6,unique_items=20 (bool)}
-        let mut q = [
-            pb_bytes(2, b"query"),
-            pb_bytes(4, b"fieldValidation"),
-            pb_bytes(6, b"string"),
-        ]
-        .concat();
+        let mut q = [pb_bytes(2, b"query"), pb_bytes(4, b"fieldValidation"), pb_bytes(6, b"string")].concat();
         q.extend(varint(20 << 3));
         q.push(1);
         let param = pb_bytes(1, &pb_bytes(2, &pb_bytes(3, &q))); // ParametersItem{parameter{non_body{query}}}
         let yaml = format!("group: \"\"\nkind: {}\nversion: v1\n", r.kind);
         let ext = pb_bytes(
             13,
-            &[
-                pb_bytes(1, b"x-kubernetes-group-version-kind"),
-                pb_bytes(2, &pb_bytes(2, yaml.as_bytes())),
-            ]
-            .concat(),
+            &[pb_bytes(1, b"x-kubernetes-group-version-kind"), pb_bytes(2, &pb_bytes(2, yaml.as_bytes()))].concat(),
         );
         let op = [pb_bytes(8, &param), ext].concat();
-        let item = [
-            pb_bytes(1, resource_path(r).as_bytes()),
-            pb_bytes(2, &pb_bytes(8, &op)),
-        ]
-        .concat();
+        let item = [pb_bytes(1, resource_path(r).as_bytes()), pb_bytes(2, &pb_bytes(8, &op))].concat();
         paths.extend(pb_bytes(2, &item));
     }
     doc.extend(pb_bytes(8, &paths));

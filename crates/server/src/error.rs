@@ -41,9 +41,9 @@ pub fn store_error(resource: &str, name: &str, e: StoreError) -> HttpError {
         StoreError::Expired { requested, oldest } => {
             ApiError::gone_expired(format!("too old resource version: {requested} ({oldest})"))
         }
-        StoreError::TooLargeResourceVersion { requested, current } => ApiError::timeout(format!(
-            "Too large resource version: {requested}, current: {current}"
-        )),
+        StoreError::TooLargeResourceVersion { requested, current } => {
+            ApiError::timeout(format!("Too large resource version: {requested}, current: {current}"))
+        }
         other => ApiError::internal(other.to_string()),
     })
 }

@@ -34,67 +34,43 @@ pub struct Target {
 
 impl Target {
     pub fn key(&self) -> ObjKey {
-        ObjKey::new(
-            self.res.plural,
-            self.ns.as_deref().unwrap_or(""),
-            self.name.as_deref().unwrap_or(""),
-        )
+        ObjKey::new(self.res.plural, self.ns.as_deref().unwrap_or(""), self.name.as_deref().unwrap_or(""))
     }
 }
 
 pub fn parse_target(rest: &str) -> Result<Target, ApiError> {
-    let mut segs: Vec<&str> = rest
-        .trim_end_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut segs: Vec<&str> = rest.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let watch = segs.first() == Some(&"watch");
     if watch {
         segs.remove(0);
     }
     let lookup = |plural: &str| {
-        resources::all()
-            .iter()
-            .find(|r| r.plural == plural && r.group.is_empty())
-            .ok_or_else(ApiError::unknown_path)
+        resources::all().iter().find(|r| r.plural == plural && r.group.is_empty()).ok_or_else(ApiError::unknown_path)
     };
-    let (res, ns, name, sub) = if segs.len() >= 3
-        && segs[0] == "namespaces"
-        && !matches!(segs[2], "status" | "finalize")
-    {
-        if segs.len() > 5 {
-            return Err(ApiError::unknown_path());
-        }
-        (
-            lookup(segs[2])?,
-            Some(segs[1].to_owned()),
-            segs.get(3),
-            segs.get(4),
-        )
-    } else {
-        if segs.is_empty() || segs.len() > 3 {
-            return Err(ApiError::unknown_path());
-        }
-        (lookup(segs[0])?, None, segs.get(1), segs.get(2))
-    };
+    let (res, ns, name, sub) =
+        if segs.len() >= 3 && segs[0] == "namespaces" && !matches!(segs[2], "status" | "finalize") {
+            if segs.len() > 5 {
+                return Err(ApiError::unknown_path());
+            }
+            (lookup(segs[2])?, Some(segs[1].to_owned()), segs.get(3), segs.get(4))
+        } else {
+            if segs.is_empty() || segs.len() > 3 {
+                return Err(ApiError::unknown_path());
+            }
+            (lookup(segs[0])?, None, segs.get(1), segs.get(2))
+        };
     if ns.is_some() && !res.namespaced {
         return Err(ApiError::unknown_path());
     }
     if ns.is_none() && res.namespaced && name.is_some() {
         return Err(ApiError::unknown_path());
     }
-    if let Some(s) = sub {
-        if res.subresource(s).is_none() {
-            return Err(ApiError::unknown_path());
-        }
+    if let Some(s) = sub
+        && res.subresource(s).is_none()
+    {
+        return Err(ApiError::unknown_path());
     }
-    Ok(Target {
-        res,
-        ns,
-        name: name.map(|s| s.to_string()),
-        sub: sub.map(|s| s.to_string()),
-        watch,
-    })
+    Ok(Target { res, ns, name: name.map(|s| s.to_string()), sub: sub.map(|s| s.to_string()), watch })
 }
 
 pub async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
@@ -116,10 +92,7 @@ async fn route(st: AppState, req: Request) -> HttpResult<Response> {
         match (sub, &method) {
             ("log", &Method::GET) => return crate::logs::serve(&st, &t, &q).await,
             ("exec" | "attach" | "portforward", _) => {
-                return Err(ApiError::bad_request(format!(
-                    "{sub} is not supported by this server yet"
-                ))
-                .into());
+                return Err(ApiError::bad_request(format!("{sub} is not supported by this server yet")).into());
             }
             _ => {}
         }
@@ -129,16 +102,12 @@ async fn route(st: AppState, req: Request) -> HttpResult<Response> {
         .map_err(|_| HttpError(ApiError::too_large("the request body is too large")))?;
 
     match (t.name.is_some(), t.sub.as_deref(), &method) {
-        (false, None, &Method::GET) if t.watch || q.flag("watch") => {
-            crate::watch::serve(&st, &t, &q, &headers).await
-        }
+        (false, None, &Method::GET) if t.watch || q.flag("watch") => crate::watch::serve(&st, &t, &q, &headers).await,
         (false, None, &Method::GET) => list(&st, &t, &q, &headers),
         (false, None, &Method::POST) => create(&st, &t, &q, &headers, &body),
         (false, None, &Method::DELETE) => delete_collection(&st, &t, &q, &body),
         (true, None | Some("status"), &Method::GET) => get(&st, &t, &q, &headers),
-        (true, None | Some("status") | Some("finalize"), &Method::PUT) => {
-            update(&st, &t, &q, &headers, &body)
-        }
+        (true, None | Some("status") | Some("finalize"), &Method::PUT) => update(&st, &t, &q, &headers, &body),
         (true, None | Some("status"), &Method::PATCH) => patch_object(&st, &t, &q, &headers, &body),
         (true, None, &Method::DELETE) => delete(&st, &t, &q, &body),
         (true, Some("binding"), &Method::POST) => binding(&st, &t),
@@ -151,20 +120,12 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .next()
-                .is_some_and(|first| first.contains("as=Table"))
-        })
+        .is_some_and(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
 }
 
 pub fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
-    let mut r = (
-        code,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(v).unwrap_or_default(),
-    )
-        .into_response();
+    let mut r =
+        (code, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(v).unwrap_or_default()).into_response();
     for w in warnings {
         let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
         if let Ok(h) = HeaderValue::from_str(&text) {
@@ -180,8 +141,8 @@ fn include_object(q: &Query) -> Result<IncludeObject, ApiError> {
 }
 
 pub fn selectors(t: &Target, q: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let l = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let l =
+        LabelSelector::parse(q.get("labelSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let f = FieldSelector::parse_for(t.res.plural, q.get("fieldSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((l, f))
@@ -194,21 +155,18 @@ pub fn matches(t: &Target, l: &LabelSelector, f: &FieldSelector, obj: &Value) ->
 fn list(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult<Response> {
     let (l, f) = selectors(t, q)?;
     let (items, rv) = st.store.list(t.res.plural, t.ns.as_deref());
-    let mut items: Vec<_> = items
-        .into_iter()
-        .filter(|o| matches(t, &l, &f, o))
-        .collect();
+    let mut items: Vec<_> = items.into_iter().filter(|o| matches(t, &l, &f, o)).collect();
     // Pagination: the continue token is the last key returned.
     if let Some(c) = q.get("continue").filter(|c| !c.is_empty()) {
         let last = decode_continue(c)?;
         items.retain(|o| object_key(o) > last);
     }
     let mut cont = None;
-    if let Some(limit) = q.int("limit")?.filter(|l| *l > 0) {
-        if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            cont = items.last().map(|o| encode_continue(&object_key(o)));
-        }
+    if let Some(limit) = q.int("limit")?.filter(|l| *l > 0)
+        && items.len() > limit as usize
+    {
+        items.truncate(limit as usize);
+        cont = items.last().map(|o| encode_continue(&object_key(o)));
     }
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
@@ -217,12 +175,7 @@ fn list(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult
     }
     if wants_table(headers) {
         let refs: Vec<&Value> = items.iter().map(|o| o.as_ref()).collect();
-        let mut table = build_table(
-            t.res.plural,
-            &refs,
-            jiff::Timestamp::now(),
-            include_object(q)?,
-        );
+        let mut table = build_table(t.res.plural, &refs, jiff::Timestamp::now(), include_object(q)?);
         table["metadata"] = meta;
         return Ok(json_response(StatusCode::OK, &table, &[]));
     }
@@ -236,14 +189,8 @@ fn list(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult
 }
 
 fn object_key(o: &Value) -> String {
-    let ns = o
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let name = o
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     format!("{ns}/{name}")
 }
 
@@ -263,18 +210,11 @@ fn decode_continue(c: &str) -> Result<String, ApiError> {
 
 fn get(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult<Response> {
     let name = t.name.as_deref().unwrap_or("");
-    let obj = st
-        .store
-        .get(&t.key())
-        .ok_or_else(|| ApiError::not_found(&t.res.qualified_plural(), name))?;
+    let obj = st.store.get(&t.key()).ok_or_else(|| ApiError::not_found(&t.res.qualified_plural(), name))?;
     if wants_table(headers) {
-        let mut table = build_table(
-            t.res.plural,
-            &[obj.as_ref()],
-            jiff::Timestamp::now(),
-            include_object(q)?,
-        );
-        table["metadata"] = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
+        let mut table = build_table(t.res.plural, &[obj.as_ref()], jiff::Timestamp::now(), include_object(q)?);
+        table["metadata"] =
+            json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
         return Ok(json_response(StatusCode::OK, &table, &[]));
     }
     Ok(json_response(StatusCode::OK, &obj, &[]))
@@ -282,32 +222,21 @@ fn get(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult<
 
 /// Decode a request body: JSON, or YAML for `application/yaml` and the apply patch type.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     if ct.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::unsupported_media_type(&[
-            "application/json",
-            "application/yaml",
-        ]));
+        return Err(ApiError::unsupported_media_type(&["application/json", "application/yaml"]));
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
     if ct.contains("yaml") {
-        return peapod_api::yaml::decode_one(text)
-            .map_err(|e| ApiError::bad_request(e.to_string()));
+        return peapod_api::yaml::decode_one(text).map_err(|e| ApiError::bad_request(e.to_string()));
     }
-    serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
 }
 
 fn check_kind(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request(
-            "the body of the request was not an object",
-        ));
+        return Err(ApiError::bad_request("the body of the request was not an object"));
     }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -335,28 +264,16 @@ fn check_namespace(st: &AppState, t: &Target, name: &str) -> Result<(), ApiError
     let Some(ns) = t.ns.as_deref() else {
         return Ok(());
     };
-    let obj = st
-        .store
-        .get(&ObjKey::new("namespaces", "", ns))
-        .ok_or_else(|| ApiError::namespace_not_found(ns))?;
-    if obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(ApiError::namespace_terminating(
-            &t.res.qualified_plural(),
-            name,
-            ns,
-        ));
+    let obj = st.store.get(&ObjKey::new("namespaces", "", ns)).ok_or_else(|| ApiError::namespace_not_found(ns))?;
+    if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::namespace_terminating(&t.res.qualified_plural(), name, ns));
     }
     Ok(())
 }
 
 fn random_suffix() -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| ALPHA[rand::random_range(0..ALPHA.len())] as char)
-        .collect()
+    (0..5).map(|_| ALPHA[rand::random_range(0..ALPHA.len())] as char).collect()
 }
 
 /// BeforeCreate: server-set metadata. Returns the name (generated if asked).
@@ -376,37 +293,15 @@ fn prepare_create_meta(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
     } else {
         meta.remove("namespace");
     }
-    if meta
-        .get("resourceVersion")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "resourceVersion should not be set on objects to be created",
-        ));
+    if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
     }
-    let name_empty = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty();
-    if name_empty {
-        if let Some(prefix) = meta
-            .get("generateName")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            let name = peapod_api::validation::name_from_generate_name(prefix, &random_suffix());
-            meta.insert("name".into(), json!(name));
-        }
+    let name_empty = meta.get("name").and_then(Value::as_str).unwrap_or("").is_empty();
+    if name_empty && let Some(prefix) = meta.get("generateName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let name = peapod_api::validation::name_from_generate_name(prefix, &random_suffix());
+        meta.insert("name".into(), json!(name));
     }
-    for k in [
-        "resourceVersion",
-        "selfLink",
-        "managedFields",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-    ] {
+    for k in ["resourceVersion", "selfLink", "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds"] {
         meta.remove(k);
     }
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -414,37 +309,20 @@ fn prepare_create_meta(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn create(
-    st: &AppState,
-    t: &Target,
-    q: &Query,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> HttpResult<Response> {
+fn create(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body: &[u8]) -> HttpResult<Response> {
     if t.res.namespaced && t.ns.is_none() {
         return Err(ApiError::method_not_allowed(&t.res.qualified_plural(), "create").into());
     }
     let fv = FieldValidation::parse(q.get("fieldValidation"))?;
     let mut obj = decode_body(headers, body)?;
     check_kind(t, &mut obj)?;
-    let generated = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty();
+    let generated = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").is_empty();
     for attempt in 0..5 {
         let mut o = obj.clone();
         prepare_create_meta(t, &mut o)?;
-        let name = o
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         check_namespace(st, t, &name)?;
-        let Admitted {
-            obj: admitted,
-            warnings,
-        } = admission::admit_create(t.res, o, &st.node_name, fv)?;
+        let Admitted { obj: admitted, warnings } = admission::admit_create(t.res, o, &st.node_name, fv)?;
         if q.dry_run() {
             return Ok(json_response(StatusCode::CREATED, &admitted, &warnings));
         }
@@ -462,14 +340,8 @@ fn create(
 
 /// Carry the server-managed metadata of `old` into `new` (BeforeUpdate).
 fn carry_meta(old: &Value, new: &mut Value) {
-    for k in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generation",
-        "namespace",
-    ] {
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"]
+    {
         match old.pointer(&format!("/metadata/{k}")) {
             Some(v) => new["metadata"][k] = v.clone(),
             None => {
@@ -487,10 +359,7 @@ fn carry_meta(old: &Value, new: &mut Value) {
 
 /// The object's `metadata.resourceVersion`, if the client set one.
 fn rv_of(v: &Value) -> Option<String> {
-    v.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    v.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The update shared by PUT and PATCH: optimistic lock, admission, store.
@@ -506,39 +375,32 @@ fn apply_update(
     let mut warnings = Vec::new();
     let dry = q.dry_run();
     let mut dry_result = None;
-    let res = st
-        .store
-        .update_with(&t.key(), |cur| -> Result<Mutation, HttpError> {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&qp, &name))?;
-            let mut new = mk_new(cur)?;
-            check_kind(t, &mut new)?;
-            let new_name = new
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !new_name.is_empty() && new_name != name {
-                return Err(ApiError::bad_request(format!(
+    let res = st.store.update_with(&t.key(), |cur| -> Result<Mutation, HttpError> {
+        let cur = cur.ok_or_else(|| ApiError::not_found(&qp, &name))?;
+        let mut new = mk_new(cur)?;
+        check_kind(t, &mut new)?;
+        let new_name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        if !new_name.is_empty() && new_name != name {
+            return Err(ApiError::bad_request(format!(
                 "the name of the object ({new_name}) does not match the name on the URL ({name})"
             ))
             .into());
-            }
-            new["metadata"]["name"] = json!(name);
-            if let Some(rv) = rv_of(&new) {
-                if Some(&rv) != rv_of(cur).as_ref() {
-                    return Err(
-                        ApiError::conflict(&qp, &name, peapod_store::CONFLICT_MESSAGE).into(),
-                    );
-                }
-            }
-            carry_meta(cur, &mut new);
-            let a = admission::admit_update(t.res, cur, new, t.sub.as_deref(), fv)?;
-            warnings = a.warnings;
-            if dry {
-                dry_result = Some(a.obj);
-                return Ok(Mutation::Unchanged);
-            }
-            Ok(Mutation::Put(a.obj))
-        });
+        }
+        new["metadata"]["name"] = json!(name);
+        if let Some(rv) = rv_of(&new)
+            && Some(&rv) != rv_of(cur).as_ref()
+        {
+            return Err(ApiError::conflict(&qp, &name, peapod_store::CONFLICT_MESSAGE).into());
+        }
+        carry_meta(cur, &mut new);
+        let a = admission::admit_update(t.res, cur, new, t.sub.as_deref(), fv)?;
+        warnings = a.warnings;
+        if dry {
+            dry_result = Some(a.obj);
+            return Ok(Mutation::Unchanged);
+        }
+        Ok(Mutation::Put(a.obj))
+    });
     let stored = res.map_err(|e| update_error(&qp, &name, e))?;
     if let Some(d) = dry_result {
         return Ok((d, warnings));
@@ -547,60 +409,38 @@ fn apply_update(
     Ok((obj, warnings))
 }
 
-fn update(
-    st: &AppState,
-    t: &Target,
-    q: &Query,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> HttpResult<Response> {
+fn update(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body: &[u8]) -> HttpResult<Response> {
     let new = decode_body(headers, body)?;
     let (obj, warnings) = apply_update(st, t, q, |_| Ok(new))?;
     Ok(json_response(StatusCode::OK, &obj, &warnings))
 }
 
-fn patch_object(
-    st: &AppState,
-    t: &Target,
-    q: &Query,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> HttpResult<Response> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+fn patch_object(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body: &[u8]) -> HttpResult<Response> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let ct = ct.split(';').next().unwrap_or("").trim().to_owned();
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
     let kind = t.res.kind;
     let apply = ct == "application/apply-patch+yaml";
     let p: Value = if apply {
         peapod_api::yaml::decode_one(text).map_err(|e| ApiError::bad_request(e.to_string()))?
     } else {
-        serde_json::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
     // Server-side apply of a missing object creates it (201).
     if apply && st.store.get(&t.key()).is_none() {
         if q.get("fieldManager").unwrap_or("").is_empty() {
-            return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch").into());
+            return Err(ApiError::bad_request(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            )
+            .into());
         }
         let mut obj = p.clone();
         check_kind(t, &mut obj)?;
         obj["metadata"]["name"] = json!(t.name.clone().unwrap_or_default());
         let b = serde_json::to_vec(&obj).unwrap_or_default();
         let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let target = Target {
-            name: None,
-            sub: None,
-            ..t.clone()
-        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let target = Target { name: None, sub: None, ..t.clone() };
         return create(st, &target, q, &h, &b);
     }
     let (obj, warnings) = apply_update(st, t, q, |cur| {
@@ -626,20 +466,10 @@ fn patch_object(
 
 fn binding(st: &AppState, t: &Target) -> HttpResult<Response> {
     let name = t.name.clone().unwrap_or_default();
-    let pod = st
-        .store
-        .get(&t.key())
-        .ok_or_else(|| ApiError::not_found("pods", &name))?;
-    let bound = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    Err(ApiError::conflict(
-        "pods/binding",
-        &name,
-        &format!("pod {name} is already assigned to node \"{bound}\""),
-    )
-    .into())
+    let pod = st.store.get(&t.key()).ok_or_else(|| ApiError::not_found("pods", &name))?;
+    let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    Err(ApiError::conflict("pods/binding", &name, &format!("pod {name} is already assigned to node \"{bound}\""))
+        .into())
 }
 
 /// DELETE of one object. Pods are deleted gracefully (deletionTimestamp set,
@@ -662,99 +492,61 @@ pub fn delete_one(
     let qp = res.qualified_plural();
     let key = ObjKey::new(res.plural, ns, name);
     if res.plural == "namespaces" && matches!(name, "default" | "kube-system" | "kube-public") {
-        return Err(
-            ApiError::forbidden_resource(&qp, name, "this namespace may not be deleted").into(),
-        );
+        return Err(ApiError::forbidden_resource(&qp, name, "this namespace may not be deleted").into());
     }
     let graceful = matches!(res.plural, "pods" | "namespaces");
     let mut outcome: Option<Value> = None;
-    let res_upd = st
-        .store
-        .update_with(&key, |cur| -> Result<Mutation, HttpError> {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&qp, name))?;
-            check_preconditions(&qp, name, cur, opts)?;
-            if !graceful {
-                outcome = Some(cur.clone());
-                return Ok(if opts.dry_run {
-                    Mutation::Unchanged
-                } else {
-                    Mutation::Delete
-                });
+    let res_upd = st.store.update_with(&key, |cur| -> Result<Mutation, HttpError> {
+        let cur = cur.ok_or_else(|| ApiError::not_found(&qp, name))?;
+        check_preconditions(&qp, name, cur, opts)?;
+        if !graceful {
+            outcome = Some(cur.clone());
+            return Ok(if opts.dry_run { Mutation::Unchanged } else { Mutation::Delete });
+        }
+        let mut obj = cur.clone();
+        let now = jiff::Timestamp::now();
+        if res.plural == "namespaces" {
+            if obj.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null) {
+                obj["metadata"]["deletionTimestamp"] = json!(now_seconds().to_string());
+                obj["status"]["phase"] = json!("Terminating");
             }
-            let mut obj = cur.clone();
-            let now = jiff::Timestamp::now();
-            if res.plural == "namespaces" {
-                if obj
-                    .pointer("/metadata/deletionTimestamp")
-                    .is_none_or(Value::is_null)
-                {
-                    obj["metadata"]["deletionTimestamp"] = json!(now_seconds().to_string());
-                    obj["status"]["phase"] = json!("Terminating");
-                }
-                outcome = Some(obj.clone());
-                return Ok(if opts.dry_run {
-                    Mutation::Unchanged
-                } else {
-                    Mutation::Put(obj)
-                });
-            }
-            // Pods: how long the node may take to stop them.
-            let mut grace = opts
-                .grace_period_seconds
-                .or_else(|| {
-                    cur.pointer("/spec/terminationGracePeriodSeconds")
-                        .and_then(Value::as_i64)
-                })
-                .unwrap_or(30);
-            if grace < 0 {
-                grace = 1;
-            }
-            let phase = cur
-                .pointer("/status/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let unbound = cur
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .is_empty();
-            if unbound || matches!(phase, "Succeeded" | "Failed") {
-                grace = 0;
-            }
-            if grace == 0 {
-                outcome = Some(cur.clone());
-                return Ok(if opts.dry_run {
-                    Mutation::Unchanged
-                } else {
-                    Mutation::Delete
-                });
-            }
-            // Already terminating: a shorter grace period may replace the longer one.
-            if let Some(existing) = cur
-                .pointer("/metadata/deletionGracePeriodSeconds")
-                .and_then(Value::as_i64)
-            {
-                if grace >= existing {
-                    outcome = Some(cur.clone());
-                    return Ok(Mutation::Unchanged);
-                }
-            }
-            let deadline = jiff::Timestamp::from_second(now.as_second() + grace).unwrap_or(now);
-            obj["metadata"]["deletionTimestamp"] = json!(deadline.to_string());
-            obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             outcome = Some(obj.clone());
-            Ok(if opts.dry_run {
-                Mutation::Unchanged
-            } else {
-                Mutation::Put(obj)
-            })
-        });
+            return Ok(if opts.dry_run { Mutation::Unchanged } else { Mutation::Put(obj) });
+        }
+        // Pods: how long the node may take to stop them.
+        let mut grace = opts
+            .grace_period_seconds
+            .or_else(|| cur.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .unwrap_or(30);
+        if grace < 0 {
+            grace = 1;
+        }
+        let phase = cur.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        let unbound = cur.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty();
+        if unbound || matches!(phase, "Succeeded" | "Failed") {
+            grace = 0;
+        }
+        if grace == 0 {
+            outcome = Some(cur.clone());
+            return Ok(if opts.dry_run { Mutation::Unchanged } else { Mutation::Delete });
+        }
+        // Already terminating: a shorter grace period may replace the longer one.
+        if let Some(existing) = cur.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64)
+            && grace >= existing
+        {
+            outcome = Some(cur.clone());
+            return Ok(Mutation::Unchanged);
+        }
+        let deadline = jiff::Timestamp::from_second(now.as_second() + grace).unwrap_or(now);
+        obj["metadata"]["deletionTimestamp"] = json!(deadline.to_string());
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        outcome = Some(obj.clone());
+        Ok(if opts.dry_run { Mutation::Unchanged } else { Mutation::Put(obj) })
+    });
     let stored = res_upd.map_err(|e| update_error(&qp, name, e))?;
     let obj = match (stored, outcome) {
         // Terminating objects are returned as they are now.
-        (Some(s), _)
-            if graceful && s.pointer("/metadata/deletionTimestamp").is_some() && !opts.dry_run =>
-        {
+        (Some(s), _) if graceful && s.pointer("/metadata/deletionTimestamp").is_some() && !opts.dry_run => {
             s.as_ref().clone()
         }
         (_, Some(o)) => o,
@@ -762,34 +554,21 @@ pub fn delete_one(
         (None, None) => Value::Null,
     };
     if !graceful {
-        let uid = obj
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         let details = StatusDetails::for_object(res.plural, name, uid);
         return Ok((peapod_api::errors::success_status(&details), StatusCode::OK));
     }
     Ok((obj, StatusCode::OK))
 }
 
-fn check_preconditions(
-    qp: &str,
-    name: &str,
-    cur: &Value,
-    opts: &DeleteOptions,
-) -> Result<(), HttpError> {
+fn check_preconditions(qp: &str, name: &str, cur: &Value, opts: &DeleteOptions) -> Result<(), HttpError> {
     if let Some(uid) = &opts.uid {
-        let have = cur
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let have = cur.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         if have != uid {
             return Err(ApiError::conflict(
                 qp,
                 name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
-                ),
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
             )
             .into());
         }
@@ -800,7 +579,9 @@ fn check_preconditions(
             return Err(ApiError::conflict(
                 qp,
                 name,
-                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"),
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"
+                ),
             )
             .into());
         }
@@ -814,14 +595,8 @@ fn delete_collection(st: &AppState, t: &Target, q: &Query, body: &[u8]) -> HttpR
     let (items, rv) = st.store.list(t.res.plural, t.ns.as_deref());
     let mut deleted = Vec::new();
     for o in items.iter().filter(|o| matches(t, &l, &f, o)) {
-        let ns = o
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let name = o
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
         match delete_one(st, t.res, ns, name, &opts) {
             Ok(_) => deleted.push(o.as_ref().clone()),
             Err(HttpError(e)) if e.code == 404 => {}
@@ -840,34 +615,20 @@ mod tests {
     fn parses_paths_like_the_apiserver() {
         let t = parse_target("namespaces/default/pods/web/log").unwrap();
         assert_eq!(
-            (
-                t.res.plural,
-                t.ns.as_deref(),
-                t.name.as_deref(),
-                t.sub.as_deref()
-            ),
+            (t.res.plural, t.ns.as_deref(), t.name.as_deref(), t.sub.as_deref()),
             ("pods", Some("default"), Some("web"), Some("log"))
         );
         let t = parse_target("namespaces/default/pods").unwrap();
         assert_eq!((t.res.plural, t.name.as_deref()), ("pods", None));
         let t = parse_target("namespaces/kube-system").unwrap();
-        assert_eq!(
-            (t.res.plural, t.name.as_deref()),
-            ("namespaces", Some("kube-system"))
-        );
+        assert_eq!((t.res.plural, t.name.as_deref()), ("namespaces", Some("kube-system")));
         let t = parse_target("namespaces/foo/status").unwrap();
-        assert_eq!(
-            (t.res.plural, t.name.as_deref(), t.sub.as_deref()),
-            ("namespaces", Some("foo"), Some("status"))
-        );
+        assert_eq!((t.res.plural, t.name.as_deref(), t.sub.as_deref()), ("namespaces", Some("foo"), Some("status")));
         let t = parse_target("pods").unwrap();
         assert_eq!((t.res.plural, t.ns.as_deref()), ("pods", None));
         let t = parse_target("watch/namespaces/default/pods").unwrap();
         assert!(t.watch);
-        assert!(
-            parse_target("pods/web").is_err(),
-            "namespaced object without a namespace"
-        );
+        assert!(parse_target("pods/web").is_err(), "namespaced object without a namespace");
         assert!(parse_target("namespaces/default/nodes").is_err());
         assert!(parse_target("namespaces/default/widgets").is_err());
         assert!(parse_target("namespaces/default/pods/web/bogus").is_err());
@@ -885,10 +646,7 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip() {
-        assert_eq!(
-            decode_continue(&encode_continue("default/web")).unwrap(),
-            "default/web"
-        );
+        assert_eq!(decode_continue(&encode_continue("default/web")).unwrap(), "default/web");
         assert!(decode_continue("!!!").is_err());
     }
 }

@@ -3,6 +3,10 @@
 //! bearer token, backed by the embedded store. Handlers only write intent
 //! to the store; the node agent does the host work.
 
+// Handlers return `Result<_, HttpError>` whose error is a full Status body;
+// boxing it would only move the allocation, errors are not a hot path.
+#![allow(clippy::result_large_err)]
+
 mod admission;
 mod discovery;
 pub mod error;
@@ -23,9 +27,9 @@ pub use serve::{router, serve};
 
 /// What the server needs from the node agent (pod logs, images in use).
 pub trait NodeAccess: Send + Sync + 'static {
-    /// The CRI log file of a container of a pod: the current instance, or
-    /// with `previous` the one before it. None if there is no such instance.
-    fn log_file(&self, pod_uid: &str, container: &str, previous: bool) -> Option<LogFile>;
+    /// The CRI log file of container instance `container_id` (the id in the
+    /// pod status, without the `runc://` prefix) of a pod.
+    fn log_file(&self, pod_uid: &str, container_id: &str) -> Option<LogFile>;
     /// Image ids used by containers on this node.
     fn images_in_use(&self) -> Vec<String>;
 }

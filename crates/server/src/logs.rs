@@ -40,12 +40,7 @@ pub fn parse_cri_line(line: &[u8]) -> Option<LogEntry<'_>> {
     }
     let tag = it.next()?;
     let content = it.next().unwrap_or(b"");
-    Some(LogEntry {
-        timestamp: ts,
-        stream,
-        partial: tag == b"P",
-        content,
-    })
+    Some(LogEntry { timestamp: ts, stream, partial: tag == b"P", content })
 }
 
 /// What a client asked for.
@@ -74,11 +69,7 @@ fn render(entry: &LogEntry<'_>, timestamps: bool, out: &mut Vec<u8>) {
 fn selected(entry: &LogEntry<'_>, since: Option<jiff::Timestamp>) -> bool {
     match since {
         None => true,
-        Some(s) => entry
-            .timestamp
-            .parse::<jiff::Timestamp>()
-            .map(|t| t >= s)
-            .unwrap_or(true),
+        Some(s) => entry.timestamp.parse::<jiff::Timestamp>().map(|t| t >= s).unwrap_or(true),
     }
 }
 
@@ -104,20 +95,13 @@ fn render_initial(data: &[u8], o: &LogOptions) -> Vec<u8> {
 fn container_names(pod: &Value, key: &str) -> Vec<String> {
     pod.pointer(&format!("/spec/{key}"))
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
 pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response> {
     let name = t.name.clone().unwrap_or_default();
-    let pod = st
-        .store
-        .get(&t.key())
-        .ok_or_else(|| ApiError::not_found("pods", &name))?;
+    let pod = st.store.get(&t.key()).ok_or_else(|| ApiError::not_found("pods", &name))?;
     let containers = container_names(&pod, "containers");
     let inits = container_names(&pod, "initContainers");
     let ephemeral = container_names(&pod, "ephemeralContainers");
@@ -125,35 +109,28 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response>
         Some(c) => c.to_owned(),
         None if containers.len() == 1 => containers[0].clone(),
         None => {
-            let mut msg = format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            );
+            let mut msg =
+                format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" "));
             if !inits.is_empty() {
-                msg.push_str(&format!(
-                    " or one of the init containers: [{}]",
-                    inits.join(" ")
-                ));
+                msg.push_str(&format!(" or one of the init containers: [{}]", inits.join(" ")));
             }
             return Err(ApiError::bad_request(msg).into());
         }
     };
-    if !containers.contains(&container)
-        && !inits.contains(&container)
-        && !ephemeral.contains(&container)
-    {
-        return Err(ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        ))
-        .into());
+    if !containers.contains(&container) && !inits.contains(&container) && !ephemeral.contains(&container) {
+        return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")).into());
     }
     let previous = q.flag("previous");
-    let uid = pod
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let Some(file) = st.node.log_file(&uid, &container, previous) else {
+    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
+    // As kubelet: the current instance is the status' containerID, the
+    // previous one its lastState.terminated.containerID.
+    let status = container_status(&pod, &container);
+    let id = status.and_then(|cs| {
+        let p = if previous { "/lastState/terminated/containerID" } else { "/containerID" };
+        cs.pointer(p).and_then(Value::as_str).map(|s| s.trim_start_matches("runc://").to_owned())
+    });
+    let file = id.as_deref().filter(|i| !i.is_empty()).and_then(|i| st.node.log_file(&uid, i));
+    let Some(file) = file else {
         if previous {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container \"{container}\" in pod \"{name}\" not found"
@@ -166,12 +143,12 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response>
         ))
         .into());
     };
+    let cid = id.unwrap_or_default();
     let since = match (q.int("sinceSeconds")?, q.get("sinceTime")) {
         (Some(s), _) => Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s)),
-        (None, Some(t)) if !t.is_empty() => Some(
-            t.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid sinceTime: {t}")))?,
-        ),
+        (None, Some(t)) if !t.is_empty() => {
+            Some(t.parse().map_err(|_| ApiError::bad_request(format!("invalid sinceTime: {t}")))?)
+        }
         _ => None,
     };
     let o = LogOptions {
@@ -183,38 +160,23 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response>
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let node = st.node.clone();
+    let (uid, cid) = (uid.clone(), cid.clone());
     tokio::spawn(async move {
-        let _ = stream_file(file.path, o, tx, move || {
-            node.log_file(&uid, &container, false)
-                .is_some_and(|f| f.running)
-        })
-        .await;
+        let _ = stream_file(file.path, o, tx, move || node.log_file(&uid, &cid).is_some_and(|f| f.running)).await;
     });
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain")],
-        Body::from_stream(ReceiverStream::new(rx)),
-    )
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], Body::from_stream(ReceiverStream::new(rx)))
         .into_response())
 }
 
+fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+    ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
+        .iter()
+        .flat_map(|key| pod.pointer(&format!("/status/{key}")).and_then(Value::as_array).into_iter().flatten())
+        .find(|cs| cs["name"] == container)
+}
+
 fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
-    for key in ["containerStatuses", "initContainerStatuses"] {
-        for cs in pod
-            .pointer(&format!("/status/{key}"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if cs["name"] == container {
-                return cs
-                    .pointer("/state/waiting/reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-            }
-        }
-    }
-    None
+    container_status(pod, container)?.pointer("/state/waiting/reason").and_then(Value::as_str).map(str::to_owned)
 }
 
 async fn stream_file(
@@ -234,13 +196,7 @@ async fn stream_file(
     let mut sent: u64 = 0;
     let mut out = render_initial(&data[..complete], &o);
     if !o.follow {
-        out.extend(render_initial(
-            &data[complete..],
-            &LogOptions {
-                tail: None,
-                ..o.clone()
-            },
-        ));
+        out.extend(render_initial(&data[complete..], &LogOptions { tail: None, ..o.clone() }));
     }
     if !send_limited(&tx, out, &mut sent, o.limit).await {
         return Ok(());
@@ -275,11 +231,7 @@ async fn stream_file(
         };
         let lines: Vec<u8> = pending.drain(..=last).collect();
         let mut out = Vec::new();
-        for e in lines
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(parse_cri_line)
-        {
+        for e in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(parse_cri_line) {
             if selected(&e, o.since) {
                 render(&e, o.timestamps, &mut out);
             }
@@ -323,12 +275,7 @@ mod tests {
         let e = parse_cri_line(b"2016-10-06T00:17:09.669794202Z stdout F hello world").unwrap();
         assert_eq!(
             (e.timestamp, e.stream, e.partial, e.content),
-            (
-                "2016-10-06T00:17:09.669794202Z",
-                "stdout",
-                false,
-                &b"hello world"[..]
-            )
+            ("2016-10-06T00:17:09.669794202Z", "stdout", false, &b"hello world"[..])
         );
         assert!(parse_cri_line(b"2016 stdout P x").unwrap().partial);
         assert_eq!(parse_cri_line(b"2016 stdout F").unwrap().content, b"");
@@ -340,24 +287,14 @@ mod tests {
     fn renders_like_kubelet() {
         let o = LogOptions::default();
         assert_eq!(render_initial(LOG, &o), b"one\ntwo\nthree\n");
-        let o = LogOptions {
-            tail: Some(2),
-            ..Default::default()
-        };
+        let o = LogOptions { tail: Some(2), ..Default::default() };
         assert_eq!(render_initial(LOG, &o), b"three\n");
-        let o = LogOptions {
-            timestamps: true,
-            tail: Some(3),
-            ..Default::default()
-        };
+        let o = LogOptions { timestamps: true, tail: Some(3), ..Default::default() };
         assert_eq!(
             render_initial(LOG, &o),
             b"2026-01-01T00:00:02Z two\n2026-01-01T00:00:03Z thr2026-01-01T00:00:03.1Z ee\n"
         );
-        let o = LogOptions {
-            since: Some("2026-01-01T00:00:02Z".parse().unwrap()),
-            ..Default::default()
-        };
+        let o = LogOptions { since: Some("2026-01-01T00:00:02Z".parse().unwrap()), ..Default::default() };
         assert_eq!(render_initial(LOG, &o), b"two\nthree\n");
     }
 
@@ -366,9 +303,6 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let mut sent = 0;
         assert!(!send_limited(&tx, b"hello world".to_vec(), &mut sent, Some(5)).await);
-        assert_eq!(
-            rx.recv().await.unwrap().unwrap(),
-            Bytes::from_static(b"hello")
-        );
+        assert_eq!(rx.recv().await.unwrap().unwrap(), Bytes::from_static(b"hello"));
     }
 }

@@ -18,11 +18,7 @@ use crate::query::DeleteOptions;
 pub async fn run(st: AppState) {
     loop {
         let terminating = reconcile(&st);
-        let wait = if terminating {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(30)
-        };
+        let wait = if terminating { Duration::from_millis(500) } else { Duration::from_secs(30) };
         let mut w = st.store.watch_with_initial_events("namespaces", None);
         // Wake on the next namespace event or when the wait is over.
         let _ = tokio::time::timeout(wait, async {
@@ -44,53 +40,27 @@ pub fn reconcile(st: &AppState) -> bool {
     let (namespaces, _) = st.store.list("namespaces", None);
     let mut terminating = false;
     for ns in namespaces {
-        if ns
-            .pointer("/metadata/deletionTimestamp")
-            .is_none_or(Value::is_null)
-        {
+        if ns.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null) {
             continue;
         }
         terminating = true;
-        let name = ns
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let name = ns.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         let mut left = 0usize;
         for r in resources::all().iter().filter(|r| r.namespaced) {
             let (items, _) = st.store.list(r.plural, Some(&name));
             for o in items {
                 left += 1;
-                let obj_name = o
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let terminating_pod = o
-                    .pointer("/metadata/deletionTimestamp")
-                    .is_some_and(|v| !v.is_null());
+                let obj_name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                let terminating_pod = o.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
                 if !terminating_pod {
-                    let _ = crate::handlers::delete_one(
-                        st,
-                        r,
-                        &name,
-                        obj_name,
-                        &DeleteOptions::default(),
-                    );
+                    let _ = crate::handlers::delete_one(st, r, &name, obj_name, &DeleteOptions::default());
                 }
             }
         }
         if left == 0 {
-            let uid = ns
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let _ = st.store.delete(
-                &ObjKey::new("namespaces", "", &name),
-                &Preconditions {
-                    uid,
-                    resource_version: None,
-                },
-            );
+            let uid = ns.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+            let _ =
+                st.store.delete(&ObjKey::new("namespaces", "", &name), &Preconditions { uid, resource_version: None });
         }
     }
     terminating

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -54,23 +53,17 @@ impl Pki {
             dn.push(DnType::CommonName, "peapod-ca");
             p.distinguished_name = dn;
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
+            p.key_usages =
+                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             p.not_after = rcgen::date_time_ymd(2036, 1, 1);
             let cert = p.self_signed(&key)?;
             write_secret(&ca_key, &key.serialize_pem())?;
-            std::fs::write(&ca_crt, cert.pem())
-                .map_err(io(format!("writing {}", ca_crt.display())))?;
+            std::fs::write(&ca_crt, cert.pem()).map_err(io(format!("writing {}", ca_crt.display())))?;
             // A new CA invalidates any serving certificate.
             let _ = std::fs::remove_file(dir.join("server.crt"));
         }
-        let ca_pem = std::fs::read_to_string(&ca_crt)
-            .map_err(io(format!("reading {}", ca_crt.display())))?;
-        let ca_key_pem = std::fs::read_to_string(&ca_key)
-            .map_err(io(format!("reading {}", ca_key.display())))?;
+        let ca_pem = std::fs::read_to_string(&ca_crt).map_err(io(format!("reading {}", ca_crt.display())))?;
+        let ca_key_pem = std::fs::read_to_string(&ca_key).map_err(io(format!("reading {}", ca_key.display())))?;
 
         let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
         let sans_file = dir.join("server.sans");
@@ -90,17 +83,13 @@ impl Pki {
                     Err(_) => s.clone().try_into().map(SanType::DnsName),
                 })
                 .collect::<Result<_, _>>()?;
-            p.key_usages = vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ];
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
             p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
             p.not_after = rcgen::date_time_ymd(2035, 1, 1);
             let cert = p.signed_by(&k, &issuer)?;
             write_secret(&key, &k.serialize_pem())?;
             std::fs::write(&crt, cert.pem()).map_err(io(format!("writing {}", crt.display())))?;
-            std::fs::write(&sans_file, &wanted)
-                .map_err(io(format!("writing {}", sans_file.display())))?;
+            std::fs::write(&sans_file, &wanted).map_err(io(format!("writing {}", sans_file.display())))?;
         }
         let token_file = dir.join("token");
         if !token_file.exists() {
@@ -110,10 +99,8 @@ impl Pki {
         Ok(Pki {
             dir: dir.to_path_buf(),
             ca_pem,
-            cert_pem: std::fs::read_to_string(&crt)
-                .map_err(io(format!("reading {}", crt.display())))?,
-            key_pem: std::fs::read_to_string(&key)
-                .map_err(io(format!("reading {}", key.display())))?,
+            cert_pem: std::fs::read_to_string(&crt).map_err(io(format!("reading {}", crt.display())))?,
+            key_pem: std::fs::read_to_string(&key).map_err(io(format!("reading {}", key.display())))?,
             token: std::fs::read_to_string(&token_file)
                 .map_err(io(format!("reading {}", token_file.display())))?
                 .trim()
@@ -133,15 +120,11 @@ impl Pki {
     /// Write the kubeconfig (mode 0600) unless it already has this content.
     pub fn write_kubeconfig(&self, path: &Path, server_url: &str) -> Result<(), PkiError> {
         let text = self.kubeconfig(server_url);
-        if std::fs::read_to_string(path)
-            .map(|t| t == text)
-            .unwrap_or(false)
-        {
+        if std::fs::read_to_string(path).map(|t| t == text).unwrap_or(false) {
             return Ok(());
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(io(format!("creating {}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
         }
         write_secret(path, &text)
     }
@@ -158,8 +141,7 @@ fn hex(b: &[u8]) -> String {
 
 fn set_mode(p: &Path, mode: u32) -> Result<(), PkiError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .map_err(io(format!("chmod {}", p.display())))
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(io(format!("chmod {}", p.display())))
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
@@ -173,8 +155,7 @@ fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(io(format!("writing {}", tmp.display())))?;
-    f.write_all(text.as_bytes())
-        .map_err(io(format!("writing {}", tmp.display())))?;
+    f.write_all(text.as_bytes()).map_err(io(format!("writing {}", tmp.display())))?;
     set_mode(&tmp, 0o600)?;
     std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))
 }
@@ -201,21 +182,14 @@ mod tests {
         assert_ne!(a.cert_pem, c.cert_pem, "new name: reissued");
         assert_eq!(a.ca_pem, c.ca_pem, "same CA");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.path().join("ca.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(d.path().join("ca.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let kc = d.path().join("k/kubeconfig");
         c.write_kubeconfig(&kc, "https://127.0.0.1:6443").unwrap();
         let text = std::fs::read_to_string(&kc).unwrap();
         assert!(text.contains("server: https://127.0.0.1:6443"));
         assert!(text.contains(&c.token));
-        assert_eq!(
-            std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

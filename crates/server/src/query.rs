@@ -17,18 +17,11 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -38,10 +31,9 @@ impl Query {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+            Some(v) => {
+                v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}")))
+            }
         }
     }
 
@@ -62,10 +54,7 @@ pub fn percent_decode(s: &str) -> String {
                 i += 1;
             }
             b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or(())
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(())
                 {
                     Ok(v) => {
                         out.push(v);
@@ -103,22 +92,11 @@ impl DeleteOptions {
             let v: serde_json::Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
             o.grace_period_seconds = v.get("gracePeriodSeconds").and_then(|x| x.as_i64());
-            o.uid = v
-                .pointer("/preconditions/uid")
-                .and_then(|x| x.as_str())
-                .map(str::to_owned);
-            o.resource_version = v
-                .pointer("/preconditions/resourceVersion")
-                .and_then(|x| x.as_str())
-                .map(str::to_owned);
-            o.dry_run = v
-                .get("dryRun")
-                .and_then(|x| x.as_array())
-                .is_some_and(|a| a.iter().any(|s| s == "All"));
-            o.propagation_policy = v
-                .get("propagationPolicy")
-                .and_then(|x| x.as_str())
-                .map(str::to_owned);
+            o.uid = v.pointer("/preconditions/uid").and_then(|x| x.as_str()).map(str::to_owned);
+            o.resource_version =
+                v.pointer("/preconditions/resourceVersion").and_then(|x| x.as_str()).map(str::to_owned);
+            o.dry_run = v.get("dryRun").and_then(|x| x.as_array()).is_some_and(|a| a.iter().any(|s| s == "All"));
+            o.propagation_policy = v.get("propagationPolicy").and_then(|x| x.as_str()).map(str::to_owned);
         }
         if let Some(g) = q.int("gracePeriodSeconds")? {
             o.grace_period_seconds = Some(g);
@@ -139,9 +117,7 @@ mod tests {
 
     #[test]
     fn decodes_queries() {
-        let q = Query::parse(Some(
-            "command=sh&command=-c&command=echo+out%3B+exit+3&container=main&stdout=true",
-        ));
+        let q = Query::parse(Some("command=sh&command=-c&command=echo+out%3B+exit+3&container=main&stdout=true"));
         assert_eq!(q.all("command"), vec!["sh", "-c", "echo out; exit 3"]);
         assert_eq!(q.get("container"), Some("main"));
         assert!(q.flag("stdout"));
@@ -162,9 +138,6 @@ mod tests {
         assert!(o.dry_run);
         assert_eq!(o.uid.as_deref(), Some("u"));
         assert!(DeleteOptions::from_request(&Query::default(), b"{not json").is_err());
-        assert_eq!(
-            DeleteOptions::from_request(&Query::default(), b"").unwrap(),
-            DeleteOptions::default()
-        );
+        assert_eq!(DeleteOptions::from_request(&Query::default(), b"").unwrap(), DeleteOptions::default());
     }
 }

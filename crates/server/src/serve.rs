@@ -38,14 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1", get(discovery::api_v1))
         .route("/api/v1/{*rest}", any(handlers::dispatch))
         .route("/peapod/v1/images", get(images::list))
-        .route(
-            "/peapod/v1/images/import",
-            axum::routing::post(images::import),
-        )
-        .route(
-            "/peapod/v1/images/{*reference}",
-            get(images::inspect).delete(images::remove),
-        )
+        .route("/peapod/v1/images/import", axum::routing::post(images::import))
+        .route("/peapod/v1/images/{*reference}", get(images::inspect).delete(images::remove))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -80,10 +74,9 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
 }
 
 fn tls_config(pki: &Pki) -> std::io::Result<rustls::ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| std::io::Error::other(format!("server certificate: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| std::io::Error::other(format!("server certificate: {e}")))?;
     let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes())
         .map_err(|e| std::io::Error::other(format!("server key: {e}")))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -124,12 +117,7 @@ pub async fn serve(
         let service = service.clone();
         tokio::spawn(async move {
             // A slow or silent client must not hold a task forever.
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(tcp),
-            )
-            .await
-            {
+            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake");
@@ -138,10 +126,7 @@ pub async fn serve(
                 Err(_) => return,
             };
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
                 tracing::debug!(%peer, error = %e, "connection");
             }
         });

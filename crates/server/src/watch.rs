@@ -25,26 +25,15 @@ use crate::error::{HttpResult, store_error};
 use crate::handlers::{Target, matches, selectors, wants_table};
 use crate::query::Query;
 
-pub async fn serve(
-    st: &AppState,
-    t: &Target,
-    q: &Query,
-    headers: &HeaderMap,
-) -> HttpResult<Response> {
+pub async fn serve(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult<Response> {
     let (l, f) = selectors(t, q)?;
     let rv = q.get("resourceVersion").unwrap_or("");
     let authoritative = matches!(rv, "" | "0");
     let mut watch = match rv {
-        "" | "0" => st
-            .store
-            .watch_with_initial_events(t.res.plural, t.ns.as_deref()),
+        "" | "0" => st.store.watch_with_initial_events(t.res.plural, t.ns.as_deref()),
         v => {
-            let n: u64 = v
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
-            st.store
-                .watch(t.res.plural, t.ns.as_deref(), Some(n))
-                .map_err(|e| store_error(t.res.plural, "", e))?
+            let n: u64 = v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
+            st.store.watch(t.res.plural, t.ns.as_deref(), Some(n)).map_err(|e| store_error(t.res.plural, "", e))?
         }
     };
     let timeout = match q.int("timeoutSeconds")? {
@@ -126,19 +115,10 @@ pub async fn serve(
         }
     });
     let body = Body::from_stream(ReceiverStream::new(rx));
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn send(
-    tx: &mpsc::Sender<Result<Bytes, Infallible>>,
-    kind: &str,
-    obj: Value,
-) -> Result<(), ()> {
+async fn send(tx: &mpsc::Sender<Result<Bytes, Infallible>>, kind: &str, obj: Value) -> Result<(), ()> {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).map_err(|_| ())?;
     line.push(b'\n');
     tx.send(Ok(Bytes::from(line))).await.map_err(|_| ())
