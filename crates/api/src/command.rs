@@ -28,11 +28,7 @@ pub fn resolve_command(
         Some(e) => e,
         None => &[],
     };
-    let tail: &[String] = if args.is_empty() {
-        image_cmd.unwrap_or(&[])
-    } else {
-        args
-    };
+    let tail: &[String] = if args.is_empty() { image_cmd.unwrap_or(&[]) } else { args };
     entrypoint.iter().chain(tail).cloned().collect()
 }
 
@@ -48,14 +44,7 @@ mod tests {
     fn command_table() {
         let ep = v(&["/docker-entrypoint.sh"]);
         let cmd = v(&["nginx", "-g", "daemon off;"]);
-        type Case<'a> = (
-            &'a str,
-            Option<&'a [String]>,
-            Option<&'a [String]>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        );
+        type Case<'a> = (&'a str, Option<&'a [String]>, Option<&'a [String]>, Vec<String>, Vec<String>, Vec<String>);
         let empty_ep = v(&[""]);
         let cases: Vec<Case> = vec![
             (
@@ -66,46 +55,11 @@ mod tests {
                 v(&[]),
                 v(&["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]),
             ),
-            (
-                "command only",
-                Some(&ep),
-                Some(&cmd),
-                v(&["sleep", "10"]),
-                v(&[]),
-                v(&["sleep", "10"]),
-            ),
-            (
-                "args only",
-                Some(&ep),
-                Some(&cmd),
-                v(&[]),
-                v(&["-v"]),
-                v(&["/docker-entrypoint.sh", "-v"]),
-            ),
-            (
-                "both",
-                Some(&ep),
-                Some(&cmd),
-                v(&["sh", "-c"]),
-                v(&["echo hi"]),
-                v(&["sh", "-c", "echo hi"]),
-            ),
-            (
-                "no entrypoint, cmd only",
-                None,
-                Some(&cmd),
-                v(&[]),
-                v(&[]),
-                v(&["nginx", "-g", "daemon off;"]),
-            ),
-            (
-                "no entrypoint, args replace cmd",
-                None,
-                Some(&cmd),
-                v(&[]),
-                v(&["ls"]),
-                v(&["ls"]),
-            ),
+            ("command only", Some(&ep), Some(&cmd), v(&["sleep", "10"]), v(&[]), v(&["sleep", "10"])),
+            ("args only", Some(&ep), Some(&cmd), v(&[]), v(&["-v"]), v(&["/docker-entrypoint.sh", "-v"])),
+            ("both", Some(&ep), Some(&cmd), v(&["sh", "-c"]), v(&["echo hi"]), v(&["sh", "-c", "echo hi"])),
+            ("no entrypoint, cmd only", None, Some(&cmd), v(&[]), v(&[]), v(&["nginx", "-g", "daemon off;"])),
+            ("no entrypoint, args replace cmd", None, Some(&cmd), v(&[]), v(&["ls"]), v(&["ls"])),
             (
                 "empty-string entrypoint is none",
                 Some(&empty_ep),

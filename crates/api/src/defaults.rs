@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    Container, EphemeralContainer, HTTPGetAction, LifecycleHandler, Namespace, NamespaceSpec,
-    NamespaceStatus, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodStatus, Probe,
-    ResourceFieldSelector, ResourceRequirements, Secret, Toleration, Volume,
+    Container, EphemeralContainer, HTTPGetAction, LifecycleHandler, Namespace, NamespaceSpec, NamespaceStatus,
+    ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodStatus, Probe, ResourceFieldSelector,
+    ResourceRequirements, Secret, Toleration, Volume,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 
@@ -47,10 +47,8 @@ pub fn apply_v1_pod_defaults(pod: &mut Pod) {
     let spec = pod.spec.get_or_insert_with(PodSpec::default);
     set_if_empty(&mut spec.dns_policy, "ClusterFirst");
     set_if_empty(&mut spec.restart_policy, "Always");
-    spec.security_context
-        .get_or_insert_with(PodSecurityContext::default);
-    spec.termination_grace_period_seconds
-        .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+    spec.security_context.get_or_insert_with(PodSecurityContext::default);
+    spec.termination_grace_period_seconds.get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
     set_if_empty(&mut spec.scheduler_name, "default-scheduler");
     spec.enable_service_links.get_or_insert(true);
     let host_network = spec.host_network == Some(true);
@@ -90,13 +88,10 @@ pub fn admit_pod_create(pod: &mut Pod) {
             (k == key || k.is_empty()) && (e == "NoExecute" || e.is_empty())
         })
     };
-    let missing: Vec<&str> = [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ]
-    .into_iter()
-    .filter(|k| !tolerates(k))
-    .collect();
+    let missing: Vec<&str> = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
+        .into_iter()
+        .filter(|k| !tolerates(k))
+        .collect();
     for key in missing {
         tolerations.push(Toleration {
             key: Some(key.to_string()),
@@ -111,16 +106,8 @@ pub fn admit_pod_create(pod: &mut Pod) {
 /// What the pod registry does to a new pod's status: phase Pending and
 /// the computed QoS class (anything the client sent is dropped).
 pub fn prepare_pod_for_create(pod: &mut Pod) {
-    let qos = pod
-        .spec
-        .as_ref()
-        .map(crate::qos_class)
-        .unwrap_or("BestEffort");
-    pod.status = Some(PodStatus {
-        phase: Some("Pending".into()),
-        qos_class: Some(qos.into()),
-        ..Default::default()
-    });
+    let qos = pod.spec.as_ref().map(crate::qos_class).unwrap_or("BestEffort");
+    pod.status = Some(PodStatus { phase: Some("Pending".into()), qos_class: Some(qos.into()), ..Default::default() });
 }
 
 /// The image pull policy Kubernetes defaults for an image reference:
@@ -155,11 +142,7 @@ fn image_tag(image: &str) -> Option<(Option<&str>, bool)> {
     if let Some(t) = tag {
         let b = t.as_bytes();
         let word = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
-        if b.is_empty()
-            || b.len() > 128
-            || !word(&b[0])
-            || !b.iter().all(|c| word(c) || *c == b'.' || *c == b'-')
-        {
+        if b.is_empty() || b.len() > 128 || !word(&b[0]) || !b.iter().all(|c| word(c) || *c == b'.' || *c == b'-') {
             return None;
         }
     }
@@ -174,9 +157,7 @@ fn image_tag(image: &str) -> Option<(Option<&str>, bool)> {
     }
     let component_ok = |p: &str| {
         !p.is_empty()
-            && p.bytes().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
-            })
+            && p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
             && p.as_bytes()[0].is_ascii_alphanumeric()
             && p.as_bytes()[p.len() - 1].is_ascii_alphanumeric()
     };
@@ -192,8 +173,7 @@ fn default_container(c: &mut Container, host_network: bool) {
     }
     set_if_empty(&mut c.termination_message_path, "/dev/termination-log");
     set_if_empty(&mut c.termination_message_policy, "File");
-    c.resources
-        .get_or_insert_with(ResourceRequirements::default);
+    c.resources.get_or_insert_with(ResourceRequirements::default);
     for p in c.ports.iter_mut().flatten() {
         set_if_empty(&mut p.protocol, "TCP");
         if host_network && p.host_port.unwrap_or(0) == 0 {
@@ -201,14 +181,7 @@ fn default_container(c: &mut Container, host_network: bool) {
         }
     }
     default_env(c.env.as_mut());
-    for probe in [
-        &mut c.liveness_probe,
-        &mut c.readiness_probe,
-        &mut c.startup_probe,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
         default_probe(probe);
     }
     if let Some(lc) = c.lifecycle.as_mut() {
@@ -224,8 +197,7 @@ fn default_ephemeral_container(c: &mut EphemeralContainer) {
     }
     set_if_empty(&mut c.termination_message_path, "/dev/termination-log");
     set_if_empty(&mut c.termination_message_policy, "File");
-    c.resources
-        .get_or_insert_with(ResourceRequirements::default);
+    c.resources.get_or_insert_with(ResourceRequirements::default);
     for p in c.ports.iter_mut().flatten() {
         set_if_empty(&mut p.protocol, "TCP");
     }
@@ -324,11 +296,7 @@ fn default_volume(v: &mut Volume) {
             if let Some(t) = src.service_account_token.as_mut() {
                 t.expiration_seconds.get_or_insert(3600);
             }
-            for f in src
-                .downward_api
-                .iter_mut()
-                .flat_map(|d| d.items.iter_mut().flatten())
-            {
+            for f in src.downward_api.iter_mut().flat_map(|d| d.items.iter_mut().flatten()) {
                 if let Some(fr) = f.field_ref.as_mut() {
                     default_field_selector(fr);
                 }
@@ -364,16 +332,9 @@ pub fn default_secret(secret: &mut Secret) {
 /// `kubernetes` finalizer, and phase Active.
 pub fn default_namespace(ns: &mut Namespace) {
     if let Some(name) = ns.metadata.name.clone().filter(|n| !n.is_empty()) {
-        ns.metadata
-            .labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert(NAMESPACE_NAME_LABEL.to_string(), name);
+        ns.metadata.labels.get_or_insert_with(BTreeMap::new).insert(NAMESPACE_NAME_LABEL.to_string(), name);
     }
-    let finalizers = ns
-        .spec
-        .get_or_insert_with(NamespaceSpec::default)
-        .finalizers
-        .get_or_insert_with(Vec::new);
+    let finalizers = ns.spec.get_or_insert_with(NamespaceSpec::default).finalizers.get_or_insert_with(Vec::new);
     if !finalizers.iter().any(|f| f == "kubernetes") {
         finalizers.push("kubernetes".to_string());
     }
@@ -401,14 +362,8 @@ mod tests {
             ("docker.io/library/nginx:1.27", "IfNotPresent"),
             ("localhost:5000/app", "Always"),
             ("localhost:5000/app:v1", "IfNotPresent"),
-            (
-                "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                "IfNotPresent",
-            ),
-            (
-                "nginx:latest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                "Always",
-            ),
+            ("nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "IfNotPresent"),
+            ("nginx:latest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "Always"),
             ("Bad/Name", "IfNotPresent"),
             ("", "IfNotPresent"),
             ("nginx:", "IfNotPresent"),
@@ -488,14 +443,8 @@ mod tests {
             spec["containers"][0]["ports"][0],
             json!({"containerPort": 8080, "hostPort": 8080, "protocol": "TCP"})
         );
-        assert_eq!(
-            spec["containers"][0]["resources"]["requests"],
-            json!({"cpu": "100m", "memory": "64Mi"})
-        );
-        assert_eq!(
-            spec["initContainers"][0]["resources"]["requests"],
-            json!({"memory": "1Gi"})
-        );
+        assert_eq!(spec["containers"][0]["resources"]["requests"], json!({"cpu": "100m", "memory": "64Mi"}));
+        assert_eq!(spec["initContainers"][0]["resources"]["requests"], json!({"memory": "1Gi"}));
         // A toleration of everything already covers both node taints.
         assert_eq!(spec["tolerations"], json!([{"operator": "Exists"}]));
         let v = &spec["volumes"];
@@ -503,31 +452,24 @@ mod tests {
         assert_eq!(v[1]["configMap"]["defaultMode"], 420);
         assert_eq!(v[2]["secret"]["defaultMode"], 420);
         assert_eq!(v[3]["hostPath"], json!({"path": "/tmp", "type": ""}));
-        assert_eq!(
-            v[4]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"],
-            "v1"
-        );
-        assert_eq!(
-            v[4]["downwardAPI"]["items"][1]["resourceFieldRef"]["divisor"],
-            "0"
-        );
-        assert_eq!(
-            v[5]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
-            3600
-        );
+        assert_eq!(v[4]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"], "v1");
+        assert_eq!(v[4]["downwardAPI"]["items"][1]["resourceFieldRef"]["divisor"], "0");
+        assert_eq!(v[5]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], 3600);
         assert_eq!(defaulted(once.clone()), once, "defaulting is idempotent");
     }
 
     #[test]
     fn secret_and_namespace() {
-        let mut s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}, "type": "", "data": {"a": "eA=="}, "stringData": {"a": "y", "b": "z"}})).unwrap();
+        let mut s: Secret = serde_json::from_value(
+            json!({"metadata": {"name": "s"}, "type": "", "data": {"a": "eA=="}, "stringData": {"a": "y", "b": "z"}}),
+        )
+        .unwrap();
         default_secret(&mut s);
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
             json!({"apiVersion": "v1", "kind": "Secret", "data": {"a": "eQ==", "b": "eg=="}, "metadata": {"name": "s"}, "type": "Opaque"})
         );
-        let mut ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": "dev"}})).unwrap();
+        let mut ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "dev"}})).unwrap();
         default_namespace(&mut ns);
         default_namespace(&mut ns);
         assert_eq!(
@@ -542,9 +484,6 @@ mod tests {
     fn status_on_create() {
         let mut pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}, "status": {"phase": "Running"}})).unwrap();
         prepare_pod_for_create(&mut pod);
-        assert_eq!(
-            serde_json::to_value(&pod.status).unwrap(),
-            json!({"phase": "Pending", "qosClass": "BestEffort"})
-        );
+        assert_eq!(serde_json::to_value(&pod.status).unwrap(), json!({"phase": "Pending", "qosClass": "BestEffort"}));
     }
 }

@@ -194,12 +194,7 @@ fn split_resource(resource: &str) -> (&str, &str) {
 
 impl ApiError {
     fn plain(code: u16, reason: StatusReason, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-            details: None,
-        }
+        ApiError { code, reason, message: message.into(), details: None }
     }
 
     /// 404 `pods "x" not found` (Go `NewNotFound`). `resource` is the plural,
@@ -223,11 +218,7 @@ impl ApiError {
     pub fn unknown_path() -> Self {
         ApiError {
             details: Some(StatusDetails::default()),
-            ..Self::plain(
-                404,
-                StatusReason::NotFound,
-                "the server could not find the requested resource",
-            )
+            ..Self::plain(404, StatusReason::NotFound, "the server could not find the requested resource")
         }
     }
 
@@ -248,10 +239,7 @@ impl ApiError {
         ApiError {
             code: 409,
             reason: StatusReason::Conflict,
-            message: format!(
-                "Operation cannot be fulfilled on {resource} {}: {msg}",
-                crate::field::go_quote(name)
-            ),
+            message: format!("Operation cannot be fulfilled on {resource} {}: {msg}", crate::field::go_quote(name)),
             details: Some(StatusDetails::for_object(resource, name, "")),
         }
     }
@@ -264,11 +252,7 @@ impl ApiError {
         let (kind_only, group) = split_resource(kind);
         let causes = errors
             .iter()
-            .map(|e| StatusCause {
-                reason: e.kind.reason().to_string(),
-                message: e.body(),
-                field: e.field.clone(),
-            })
+            .map(|e| StatusCause { reason: e.kind.reason().to_string(), message: e.body(), field: e.field.clone() })
             .collect();
         // Go's ToAggregate drops errors whose text repeats an earlier one.
         let mut distinct: Vec<String> = Vec::new();
@@ -319,10 +303,7 @@ impl ApiError {
         let message = if name.is_empty() {
             format!("{resource} is forbidden: {msg}")
         } else {
-            format!(
-                "{resource} {} is forbidden: {msg}",
-                crate::field::go_quote(name)
-            )
+            format!("{resource} {} is forbidden: {msg}", crate::field::go_quote(name))
         };
         ApiError {
             code: 403,
@@ -335,9 +316,7 @@ impl ApiError {
     /// 403 for a create in a namespace that is being deleted, with the
     /// apiserver's `NamespaceTerminating` cause.
     pub fn namespace_terminating(resource: &str, name: &str, namespace: &str) -> Self {
-        let msg = format!(
-            "unable to create new content in namespace {namespace} because it is being terminated"
-        );
+        let msg = format!("unable to create new content in namespace {namespace} because it is being terminated");
         let mut err = Self::forbidden_resource(resource, name, &msg);
         if let Some(d) = err.details.as_mut() {
             d.causes.push(StatusCause {
@@ -356,15 +335,8 @@ impl ApiError {
         ApiError {
             code: 405,
             reason: StatusReason::MethodNotAllowed,
-            message: format!(
-                "{verb} is not supported on resources of kind {}",
-                crate::field::go_quote(resource)
-            ),
-            details: Some(StatusDetails {
-                group: g.to_string(),
-                kind: r.to_string(),
-                ..Default::default()
-            }),
+            message: format!("{verb} is not supported on resources of kind {}", crate::field::go_quote(resource)),
+            details: Some(StatusDetails { group: g.to_string(), kind: r.to_string(), ..Default::default() }),
         }
     }
 
@@ -373,10 +345,7 @@ impl ApiError {
         Self::plain(
             406,
             StatusReason::NotAcceptable,
-            format!(
-                "only the following media types are accepted: {}",
-                accepted.join(", ")
-            ),
+            format!("only the following media types are accepted: {}", accepted.join(", ")),
         )
     }
 
@@ -413,10 +382,7 @@ impl ApiError {
             reason: StatusReason::InternalError,
             message: format!("Internal error occurred: {msg}"),
             details: Some(StatusDetails {
-                causes: vec![StatusCause {
-                    message: msg,
-                    ..Default::default()
-                }],
+                causes: vec![StatusCause { message: msg, ..Default::default() }],
                 ..Default::default()
             }),
         }
@@ -424,11 +390,7 @@ impl ApiError {
 
     /// 413 `Request entity too large: <msg>`.
     pub fn too_large(msg: impl Into<String>) -> Self {
-        Self::plain(
-            413,
-            StatusReason::RequestEntityTooLarge,
-            format!("Request entity too large: {}", msg.into()),
-        )
+        Self::plain(413, StatusReason::RequestEntityTooLarge, format!("Request entity too large: {}", msg.into()))
     }
 
     /// 503 with the given message.
@@ -438,11 +400,7 @@ impl ApiError {
 
     /// 504 `Timeout: <msg>`.
     pub fn timeout(msg: impl Into<String>) -> Self {
-        Self::plain(
-            504,
-            StatusReason::Timeout,
-            format!("Timeout: {}", msg.into()),
-        )
+        Self::plain(504, StatusReason::Timeout, format!("Timeout: {}", msg.into()))
     }
 
     /// The `metav1.Status` JSON body, keys in the apiserver's order.
@@ -552,15 +510,8 @@ mod tests {
     #[test]
     fn invalid_single_and_many() {
         let p = Path::new("spec").child("containers").index(0);
-        let one = ApiError::invalid(
-            "Pod",
-            "bad",
-            vec![FieldError::required(&p.child("image"), "")],
-        );
-        assert_eq!(
-            one.message,
-            "Pod \"bad\" is invalid: spec.containers[0].image: Required value"
-        );
+        let one = ApiError::invalid("Pod", "bad", vec![FieldError::required(&p.child("image"), "")]);
+        assert_eq!(one.message, "Pod \"bad\" is invalid: spec.containers[0].image: Required value");
         assert_eq!(one.code, 422);
         let st = one.to_status();
         assert_eq!(
@@ -588,12 +539,7 @@ mod tests {
     fn simple_constructors() {
         let table: Vec<(ApiError, u16, &str, &str)> = vec![
             (ApiError::bad_request("nope"), 400, "BadRequest", "nope"),
-            (
-                ApiError::unauthorized(),
-                401,
-                "Unauthorized",
-                "Unauthorized",
-            ),
+            (ApiError::unauthorized(), 401, "Unauthorized", "Unauthorized"),
             (ApiError::forbidden("no"), 403, "Forbidden", "no"),
             (
                 ApiError::forbidden_resource("pods", "", "User \"x\" cannot list"),
@@ -619,36 +565,18 @@ mod tests {
                 "Expired",
                 "too old resource version: 1 (200)",
             ),
-            (
-                ApiError::internal("disk full"),
-                500,
-                "InternalError",
-                "Internal error occurred: disk full",
-            ),
+            (ApiError::internal("disk full"), 500, "InternalError", "Internal error occurred: disk full"),
             (
                 ApiError::too_large("limit is 3145728"),
                 413,
                 "RequestEntityTooLarge",
                 "Request entity too large: limit is 3145728",
             ),
-            (
-                ApiError::namespace_not_found("nonexist"),
-                404,
-                "NotFound",
-                "namespaces \"nonexist\" not found",
-            ),
-            (
-                ApiError::unknown_path(),
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ),
+            (ApiError::namespace_not_found("nonexist"), 404, "NotFound", "namespaces \"nonexist\" not found"),
+            (ApiError::unknown_path(), 404, "NotFound", "the server could not find the requested resource"),
         ];
         for (e, code, reason, msg) in table {
-            assert_eq!(
-                (e.code, e.reason.as_str(), e.message.as_str()),
-                (code, reason, msg)
-            );
+            assert_eq!((e.code, e.reason.as_str(), e.message.as_str()), (code, reason, msg));
             assert_eq!(e.to_status()["code"], json!(code));
         }
     }

@@ -80,16 +80,11 @@ mod tests {
     /// The cases of Kubernetes' `expand_test.go`.
     #[test]
     fn kubernetes_expansion_cases() {
-        let vars: BTreeMap<String, String> = [
-            ("VAR_A", "A"),
-            ("VAR_B", "B"),
-            ("VAR_C", "C"),
-            ("VAR_REF", "$(VAR_A)"),
-            ("VAR_EMPTY", ""),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let vars: BTreeMap<String, String> =
+            [("VAR_A", "A"), ("VAR_B", "B"), ("VAR_C", "C"), ("VAR_REF", "$(VAR_A)"), ("VAR_EMPTY", "")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         let ctx = [&vars];
         let mapping = mapping_for(&ctx);
         let cases = [
@@ -100,111 +95,35 @@ mod tests {
             ("end", "___$(VAR_C)", "___C"),
             ("compound", "$(VAR_A)_$(VAR_B)_$(VAR_C)", "A_B_C"),
             ("escape & expansion", "$$(VAR_B)_$(VAR_A)", "$(VAR_B)_A"),
-            (
-                "compound escape",
-                "$$(VAR_A)_$$(VAR_B)",
-                "$(VAR_A)_$(VAR_B)",
-            ),
+            ("compound escape", "$$(VAR_A)_$$(VAR_B)", "$(VAR_A)_$(VAR_B)"),
             ("mixed in escapes", "f000-$$VAR_A", "f000-$VAR_A"),
             ("backslash escape ignored", "foo\\$(VAR_C)bar", "foo\\Cbar"),
-            (
-                "backslash escape ignored twice",
-                "foo\\\\$(VAR_C)bar",
-                "foo\\\\Cbar",
-            ),
-            (
-                "lots of backslashes",
-                "foo\\\\\\\\$(VAR_A)bar",
-                "foo\\\\\\\\Abar",
-            ),
-            (
-                "nested var references",
-                "$(VAR_A$(VAR_B))",
-                "$(VAR_A$(VAR_B))",
-            ),
-            (
-                "nested var references second type",
-                "$(VAR_A$(VAR_B)",
-                "$(VAR_A$(VAR_B)",
-            ),
+            ("backslash escape ignored twice", "foo\\\\$(VAR_C)bar", "foo\\\\Cbar"),
+            ("lots of backslashes", "foo\\\\\\\\$(VAR_A)bar", "foo\\\\\\\\Abar"),
+            ("nested var references", "$(VAR_A$(VAR_B))", "$(VAR_A$(VAR_B))"),
+            ("nested var references second type", "$(VAR_A$(VAR_B)", "$(VAR_A$(VAR_B)"),
             ("value is a reference", "$(VAR_REF)", "$(VAR_A)"),
-            (
-                "value is a reference x 2",
-                "%%$(VAR_REF)--$(VAR_REF)%%",
-                "%%$(VAR_A)--$(VAR_A)%%",
-            ),
+            ("value is a reference x 2", "%%$(VAR_REF)--$(VAR_REF)%%", "%%$(VAR_A)--$(VAR_A)%%"),
             ("empty var", "foo$(VAR_EMPTY)bar", "foobar"),
-            (
-                "unterminated expression",
-                "foo$(VAR_Awhoops!",
-                "foo$(VAR_Awhoops!",
-            ),
-            (
-                "expression without operator",
-                "f00__(VAR_A)__",
-                "f00__(VAR_A)__",
-            ),
+            ("unterminated expression", "foo$(VAR_Awhoops!", "foo$(VAR_Awhoops!"),
+            ("expression without operator", "f00__(VAR_A)__", "f00__(VAR_A)__"),
             ("shell special vars pass through", "$?_boo_$!", "$?_boo_$!"),
             ("bare operators are ignored", "$VAR_A", "$VAR_A"),
-            (
-                "undefined vars are passed through",
-                "$(VAR_DNE)",
-                "$(VAR_DNE)",
-            ),
-            (
-                "multiple (even) operators, var undefined",
-                "$$$$$$(BIG_MONEY)",
-                "$$$(BIG_MONEY)",
-            ),
-            (
-                "multiple (even) operators, var defined",
-                "$$$$$$(VAR_A)",
-                "$$$(VAR_A)",
-            ),
-            (
-                "multiple (odd) operators, var undefined",
-                "$$$$$$$(GOOD_ODDS)",
-                "$$$$(GOOD_ODDS)",
-            ),
-            (
-                "multiple (odd) operators, var defined",
-                "$$$$$$$(VAR_A)",
-                "$$$A",
-            ),
+            ("undefined vars are passed through", "$(VAR_DNE)", "$(VAR_DNE)"),
+            ("multiple (even) operators, var undefined", "$$$$$$(BIG_MONEY)", "$$$(BIG_MONEY)"),
+            ("multiple (even) operators, var defined", "$$$$$$(VAR_A)", "$$$(VAR_A)"),
+            ("multiple (odd) operators, var undefined", "$$$$$$$(GOOD_ODDS)", "$$$$(GOOD_ODDS)"),
+            ("multiple (odd) operators, var defined", "$$$$$$$(VAR_A)", "$$$A"),
             ("missing open expression", "$VAR_A)", "$VAR_A)"),
             ("shell syntax ignored", "${VAR_A}", "${VAR_A}"),
-            (
-                "trailing incomplete expression not consumed",
-                "$(VAR_B)_______$(A",
-                "B_______$(A",
-            ),
-            (
-                "trailing incomplete expression, no content, is not consumed",
-                "$(VAR_C)_______$(",
-                "C_______$(",
-            ),
-            (
-                "operator at end of input string is preserved",
-                "$(VAR_A)foobarzab$",
-                "Afoobarzab$",
-            ),
-            (
-                "shell escaped incomplete expr",
-                "foo-\\$(VAR_A",
-                "foo-\\$(VAR_A",
-            ),
+            ("trailing incomplete expression not consumed", "$(VAR_B)_______$(A", "B_______$(A"),
+            ("trailing incomplete expression, no content, is not consumed", "$(VAR_C)_______$(", "C_______$("),
+            ("operator at end of input string is preserved", "$(VAR_A)foobarzab$", "Afoobarzab$"),
+            ("shell escaped incomplete expr", "foo-\\$(VAR_A", "foo-\\$(VAR_A"),
             ("lots of $( in middle", "--$($($($($--", "--$($($($($--"),
-            (
-                "lots of $( in beginning",
-                "$($($($($--foo$(",
-                "$($($($($--foo$(",
-            ),
+            ("lots of $( in beginning", "$($($($($--foo$(", "$($($($($--foo$("),
             ("lots of $( at end", "foo0--$($($($(", "foo0--$($($($("),
-            (
-                "escaped operators in variable names are not escaped",
-                "$(foo$$var)",
-                "$(foo$$var)",
-            ),
+            ("escaped operators in variable names are not escaped", "$(foo$$var)", "$(foo$$var)"),
             ("newline not expanded", "\n", "\n"),
             ("empty name", "$()", "$()"),
             ("non-ascii after operator", "$é$(VAR_A)", "$éA"),

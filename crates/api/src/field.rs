@@ -24,11 +24,7 @@ impl Path {
 
     /// The path of a child field.
     pub fn child(&self, name: &str) -> Path {
-        if self.0.is_empty() {
-            Path(name.to_string())
-        } else {
-            Path(format!("{}.{name}", self.0))
-        }
+        if self.0.is_empty() { Path(name.to_string()) } else { Path(format!("{}.{name}", self.0)) }
     }
 
     /// The path of a list element.
@@ -144,11 +140,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &Path, kind: FieldErrorKind, detail: impl Into<String>) -> Self {
-        FieldError {
-            field: field.as_str().to_string(),
-            kind,
-            detail: detail.into(),
-        }
+        FieldError { field: field.as_str().to_string(), kind, detail: detail.into() }
     }
 
     /// `field.Required(path, detail)`.
@@ -158,13 +150,7 @@ impl FieldError {
 
     /// `field.Invalid(path, value, detail)`.
     pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
-        Self::new(
-            field,
-            FieldErrorKind::Invalid {
-                value: value.into(),
-            },
-            detail,
-        )
+        Self::new(field, FieldErrorKind::Invalid { value: value.into() }, detail)
     }
 
     /// `field.NotSupported(path, value, supported)`; the detail lists the
@@ -188,24 +174,12 @@ impl FieldError {
 
     /// `field.Duplicate(path, value)`.
     pub fn duplicate(field: &Path, value: impl Into<Value>) -> Self {
-        Self::new(
-            field,
-            FieldErrorKind::Duplicate {
-                value: value.into(),
-            },
-            "",
-        )
+        Self::new(field, FieldErrorKind::Duplicate { value: value.into() }, "")
     }
 
     /// `field.NotFound(path, value)`.
     pub fn not_found(field: &Path, value: impl Into<Value>) -> Self {
-        Self::new(
-            field,
-            FieldErrorKind::NotFound {
-                value: value.into(),
-            },
-            "",
-        )
+        Self::new(field, FieldErrorKind::NotFound { value: value.into() }, "")
     }
 
     /// `field.Forbidden(path, detail)`.
@@ -215,11 +189,7 @@ impl FieldError {
 
     /// `field.TooLong(path, value, max)`: `must have at most N bytes`.
     pub fn too_long(field: &Path, max: usize) -> Self {
-        Self::new(
-            field,
-            FieldErrorKind::TooLong { max },
-            format!("must have at most {max} bytes"),
-        )
+        Self::new(field, FieldErrorKind::TooLong { max }, format!("must have at most {max} bytes"))
     }
 
     /// `field.TooMany(path, actual, max)`.
@@ -245,9 +215,7 @@ impl FieldError {
             | FieldErrorKind::TooLong { .. }
             | FieldErrorKind::Internal
             | FieldErrorKind::TooMany { actual: None, .. } => self.kind.label().to_string(),
-            FieldErrorKind::TooMany {
-                actual: Some(n), ..
-            } => format!("{}: {n}", self.kind.label()),
+            FieldErrorKind::TooMany { actual: Some(n), .. } => format!("{}: {n}", self.kind.label()),
             FieldErrorKind::Invalid { value }
             | FieldErrorKind::NotSupported { value, .. }
             | FieldErrorKind::Duplicate { value }
@@ -321,10 +289,7 @@ mod tests {
 
     #[test]
     fn paths_print_like_field_path() {
-        let p = Path::new("spec")
-            .child("containers")
-            .index(0)
-            .child("image");
+        let p = Path::new("spec").child("containers").index(0).child("image");
         assert_eq!(p.as_str(), "spec.containers[0].image");
         assert_eq!(Path::new("data").key("a.b").as_str(), "data[a.b]");
         assert_eq!(Path::new("").child("x").as_str(), "x");
@@ -350,11 +315,7 @@ mod tests {
                 "FieldValueInvalid",
             ),
             (
-                FieldError::not_supported(
-                    &spec.child("restartPolicy"),
-                    "Sometimes",
-                    &["Always", "OnFailure", "Never"],
-                ),
+                FieldError::not_supported(&spec.child("restartPolicy"), "Sometimes", &["Always", "OnFailure", "Never"]),
                 "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
                 "FieldValueNotSupported",
             ),
@@ -363,16 +324,8 @@ mod tests {
                 "spec.volumes[1].name: Duplicate value: \"v\"",
                 "FieldValueDuplicate",
             ),
-            (
-                FieldError::not_found(&Path::new("x"), "vol"),
-                "x: Not found: \"vol\"",
-                "FieldValueNotFound",
-            ),
-            (
-                FieldError::forbidden(&spec, "nope"),
-                "spec: Forbidden: nope",
-                "FieldValueForbidden",
-            ),
+            (FieldError::not_found(&Path::new("x"), "vol"), "x: Not found: \"vol\"", "FieldValueNotFound"),
+            (FieldError::forbidden(&spec, "nope"), "spec: Forbidden: nope", "FieldValueForbidden"),
             (
                 FieldError::too_long(&Path::new("data"), 1048576),
                 "data: Too long: must have at most 1048576 bytes",

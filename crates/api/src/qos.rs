@@ -18,8 +18,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
     let mut guaranteed = true;
 
     let pod_level = spec.resources.as_ref().filter(|r| {
-        r.requests.as_ref().is_some_and(|m| !m.is_empty())
-            || r.limits.as_ref().is_some_and(|m| !m.is_empty())
+        r.requests.as_ref().is_some_and(|m| !m.is_empty()) || r.limits.as_ref().is_some_and(|m| !m.is_empty())
     });
     let mut accumulate = |r: Option<&ResourceRequirements>| {
         let empty = ResourceRequirements::default();
@@ -40,11 +39,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
     match pod_level {
         Some(r) => accumulate(Some(r)),
         None => {
-            for c in spec
-                .containers
-                .iter()
-                .chain(spec.init_containers.iter().flatten())
-            {
+            for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
                 accumulate(c.resources.as_ref());
             }
         }
@@ -52,10 +47,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
     if requests.is_empty() && limits.is_empty() {
         return "BestEffort";
     }
-    if guaranteed
-        && requests.iter().all(|(k, v)| limits.get(k) == Some(v))
-        && requests.len() == limits.len()
-    {
+    if guaranteed && requests.iter().all(|(k, v)| limits.get(k) == Some(v)) && requests.len() == limits.len() {
         return "Guaranteed";
     }
     "Burstable"
@@ -94,32 +86,14 @@ mod tests {
     fn qos_table() {
         let full = json!({"cpu": "1", "memory": "1Gi"});
         let cases: Vec<(&str, PodSpec, &str)> = vec![
-            (
-                "no resources",
-                spec(json!([{"name": "c"}]), json!([])),
-                "BestEffort",
-            ),
-            (
-                "zero requests",
-                spec(json!([c(json!({"cpu": "0"}), json!({}))]), json!([])),
-                "BestEffort",
-            ),
+            ("no resources", spec(json!([{"name": "c"}]), json!([])), "BestEffort"),
+            ("zero requests", spec(json!([c(json!({"cpu": "0"}), json!({}))]), json!([])), "BestEffort"),
             (
                 "only extended",
-                spec(
-                    json!([c(
-                        json!({"nvidia.com/gpu": "1"}),
-                        json!({"nvidia.com/gpu": "1"})
-                    )]),
-                    json!([]),
-                ),
+                spec(json!([c(json!({"nvidia.com/gpu": "1"}), json!({"nvidia.com/gpu": "1"}))]), json!([])),
                 "BestEffort",
             ),
-            (
-                "equal limits",
-                spec(json!([c(full.clone(), full.clone())]), json!([])),
-                "Guaranteed",
-            ),
+            ("equal limits", spec(json!([c(full.clone(), full.clone())]), json!([])), "Guaranteed"),
             (
                 "limits only (requests defaulted elsewhere)",
                 spec(json!([c(json!({}), full.clone())]), json!([])),
@@ -127,50 +101,28 @@ mod tests {
             ),
             (
                 "same value other spelling",
-                spec(
-                    json!([c(json!({"cpu": "1000m", "memory": "1Gi"}), full.clone())]),
-                    json!([]),
-                ),
+                spec(json!([c(json!({"cpu": "1000m", "memory": "1Gi"}), full.clone())]), json!([])),
                 "Guaranteed",
             ),
-            (
-                "cpu only",
-                spec(
-                    json!([c(json!({"cpu": "1"}), json!({"cpu": "1"}))]),
-                    json!([]),
-                ),
-                "Burstable",
-            ),
+            ("cpu only", spec(json!([c(json!({"cpu": "1"}), json!({"cpu": "1"}))]), json!([])), "Burstable"),
             (
                 "request below limit",
-                spec(
-                    json!([c(json!({"cpu": "500m", "memory": "1Gi"}), full.clone())]),
-                    json!([]),
-                ),
+                spec(json!([c(json!({"cpu": "500m", "memory": "1Gi"}), full.clone())]), json!([])),
                 "Burstable",
             ),
             (
                 "init container without limits",
-                spec(
-                    json!([c(full.clone(), full.clone())]),
-                    json!([{"name": "i"}]),
-                ),
+                spec(json!([c(full.clone(), full.clone())]), json!([{"name": "i"}])),
                 "Burstable",
             ),
             (
                 "init container guaranteed too",
-                spec(
-                    json!([c(full.clone(), full.clone())]),
-                    json!([c(full.clone(), full.clone())]),
-                ),
+                spec(json!([c(full.clone(), full.clone())]), json!([c(full.clone(), full.clone())])),
                 "Guaranteed",
             ),
             (
                 "one of two containers",
-                spec(
-                    json!([c(full.clone(), full.clone()), {"name": "d"}]),
-                    json!([]),
-                ),
+                spec(json!([c(full.clone(), full.clone()), {"name": "d"}]), json!([])),
                 "Burstable",
             ),
         ];
@@ -182,7 +134,10 @@ mod tests {
     #[test]
     fn pod_level_resources_decide() {
         let mut s = spec(json!([{"name": "c"}]), json!([]));
-        s.resources = serde_json::from_value(json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}})).unwrap();
+        s.resources = serde_json::from_value(
+            json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
+        )
+        .unwrap();
         assert_eq!(qos_class(&s), "Guaranteed");
     }
 }

@@ -78,10 +78,7 @@ impl Ord for Quantity {
 
 impl Quantity {
     /// Zero, in DecimalSI format.
-    pub const ZERO: Quantity = Quantity {
-        nanos: 0,
-        format: Format::DecimalSi,
-    };
+    pub const ZERO: Quantity = Quantity { nanos: 0, format: Format::DecimalSi };
 
     /// Parses a quantity string (surrounding whitespace is ignored, as the
     /// JSON decoder does).
@@ -91,18 +88,12 @@ impl Quantity {
 
     /// A CPU-style quantity of `millis` thousandths.
     pub fn from_milli(millis: i64) -> Quantity {
-        Quantity {
-            nanos: millis as i128 * 1_000_000,
-            format: Format::DecimalSi,
-        }
+        Quantity { nanos: millis as i128 * 1_000_000, format: Format::DecimalSi }
     }
 
     /// A quantity of whole units in the given format (e.g. bytes in BinarySI).
     pub fn from_units(units: i64, format: Format) -> Quantity {
-        Quantity {
-            nanos: units as i128 * NANOS_PER_UNIT,
-            format,
-        }
+        Quantity { nanos: units as i128 * NANOS_PER_UNIT, format }
     }
 
     /// The suffix format the quantity was written with.
@@ -145,10 +136,7 @@ impl Quantity {
     /// The sum, keeping this quantity's format (Go `Add`), capped like a
     /// parsed value.
     pub fn add(&self, other: &Quantity) -> Quantity {
-        Quantity {
-            nanos: (self.nanos + other.nanos).clamp(-MAX_NANOS, MAX_NANOS),
-            format: self.format,
-        }
+        Quantity { nanos: (self.nanos + other.nanos).clamp(-MAX_NANOS, MAX_NANOS), format: self.format }
     }
 
     /// The canonical text, as Go's `Quantity.String()`.
@@ -197,11 +185,7 @@ impl Quantity {
                     _ => {}
                 }
                 let suffix = if format == Format::DecimalExponent {
-                    if exp == 0 {
-                        String::new()
-                    } else {
-                        format!("e{exp}")
-                    }
+                    if exp == 0 { String::new() } else { format!("e{exp}") }
                 } else {
                     match exp {
                         -9 => "n",
@@ -275,12 +259,7 @@ fn split_parts(s: &str) -> Result<Parts<'_>, QuantityError> {
         pos += 1;
     }
     if pos >= end {
-        return Ok(Parts {
-            positive,
-            num: "0",
-            denom: "",
-            suffix: "",
-        });
+        return Ok(Parts { positive, num: "0", denom: "", suffix: "" });
     }
     let num_start = pos;
     while pos < end && b[pos].is_ascii_digit() {
@@ -309,12 +288,7 @@ fn split_parts(s: &str) -> Result<Parts<'_>, QuantityError> {
     if pos < end {
         return Err(QuantityError::Format);
     }
-    Ok(Parts {
-        positive,
-        num: if num.is_empty() { "0" } else { num },
-        denom,
-        suffix: &s[suffix_start..],
-    })
+    Ok(Parts { positive, num: if num.is_empty() { "0" } else { num }, denom, suffix: &s[suffix_start..] })
 }
 
 /// (base, exponent, format) of a suffix, per Go's suffixer.
@@ -351,8 +325,7 @@ fn parse_quantity(s: &str) -> Result<Quantity, QuantityError> {
         return Err(QuantityError::Format);
     }
     let parts = split_parts(s)?;
-    let (base, exponent, mut format) =
-        interpret_suffix(parts.suffix).ok_or(QuantityError::Suffix)?;
+    let (base, exponent, mut format) = interpret_suffix(parts.suffix).ok_or(QuantityError::Suffix)?;
 
     // digits = num ++ denom, an integer scaled by 10^-len(denom).
     let digits = format!("{}{}", parts.num, parts.denom);
@@ -361,10 +334,7 @@ fn parse_quantity(s: &str) -> Result<Quantity, QuantityError> {
     let mut overflow = false;
     let mut mantissa: i128 = 0;
     for d in digits.bytes() {
-        match mantissa
-            .checked_mul(10)
-            .and_then(|m| m.checked_add((d - b'0') as i128))
-        {
+        match mantissa.checked_mul(10).and_then(|m| m.checked_add((d - b'0') as i128)) {
             Some(m) => mantissa = m,
             None => {
                 overflow = true;
@@ -380,19 +350,12 @@ fn parse_quantity(s: &str) -> Result<Quantity, QuantityError> {
     } else {
         pow2 = exponent as i64;
     }
-    let nanos = if overflow {
-        MAX_NANOS
-    } else {
-        scale_round_up(mantissa, pow10, pow2, nonzero)
-    };
+    let nanos = if overflow { MAX_NANOS } else { scale_round_up(mantissa, pow10, pow2, nonzero) };
     let nanos = nanos.min(MAX_NANOS);
     if format == Format::BinarySi && nanos < NANOS_PER_UNIT && nanos > 0 {
         format = Format::DecimalSi;
     }
-    Ok(Quantity {
-        nanos: if parts.positive { nanos } else { -nanos },
-        format,
-    })
+    Ok(Quantity { nanos: if parts.positive { nanos } else { -nanos }, format })
 }
 
 /// mantissa * 10^pow10 * 2^pow2, rounded up to a whole nano, saturating at
@@ -523,18 +486,13 @@ mod tests {
 
     #[test]
     fn compares_by_value_and_caps() {
-        assert_eq!(
-            Quantity::parse("1").unwrap(),
-            Quantity::parse("1000m").unwrap()
-        );
+        assert_eq!(Quantity::parse("1").unwrap(), Quantity::parse("1000m").unwrap());
         assert!(Quantity::parse("1Gi").unwrap() > Quantity::parse("1G").unwrap());
         let huge = Quantity::parse("100E").unwrap();
         assert_eq!(huge.value(), i64::MAX);
         assert_eq!(Quantity::parse("1e-20").unwrap().to_string(), "1e-9");
         assert_eq!(Quantity::parse("0.00000000001").unwrap().to_string(), "1n");
-        let sum = Quantity::parse("100m")
-            .unwrap()
-            .add(&Quantity::parse("1").unwrap());
+        let sum = Quantity::parse("100m").unwrap().add(&Quantity::parse("1").unwrap());
         assert_eq!(sum.to_string(), "1100m");
     }
 

@@ -50,21 +50,13 @@ pub struct ResourceInfo {
 impl ResourceInfo {
     /// `v1` for core, `group/version` otherwise.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// The resource name as the apiserver qualifies it in messages
     /// (`pods`, `deployments.apps`).
     pub fn qualified_plural(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.to_string()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        if self.group.is_empty() { self.plural.to_string() } else { format!("{}.{}", self.plural, self.group) }
     }
 
     /// The subresource with this name, if served.
@@ -73,16 +65,7 @@ impl ResourceInfo {
     }
 }
 
-const ALL_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 static RESOURCES: &[ResourceInfo] = &[
@@ -121,21 +104,11 @@ static RESOURCES: &[ResourceInfo] = &[
         namespaced: false,
         short_names: &["ns"],
         categories: &[],
-        verbs: &[
-            "create", "delete", "get", "list", "patch", "update", "watch",
-        ],
+        verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
         list_kind: "NamespaceList",
         subresources: &[
-            SubresourceInfo {
-                name: "finalize",
-                kind: "Namespace",
-                verbs: &["update"],
-            },
-            SubresourceInfo {
-                name: "status",
-                kind: "Namespace",
-                verbs: STATUS_VERBS,
-            },
+            SubresourceInfo { name: "finalize", kind: "Namespace", verbs: &["update"] },
+            SubresourceInfo { name: "status", kind: "Namespace", verbs: STATUS_VERBS },
         ],
     },
     ResourceInfo {
@@ -149,11 +122,7 @@ static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         verbs: ALL_VERBS,
         list_kind: "NodeList",
-        subresources: &[SubresourceInfo {
-            name: "status",
-            kind: "Node",
-            verbs: STATUS_VERBS,
-        }],
+        subresources: &[SubresourceInfo { name: "status", kind: "Node", verbs: STATUS_VERBS }],
     },
     ResourceInfo {
         group: "",
@@ -167,41 +136,13 @@ static RESOURCES: &[ResourceInfo] = &[
         verbs: ALL_VERBS,
         list_kind: "PodList",
         subresources: &[
-            SubresourceInfo {
-                name: "attach",
-                kind: "PodAttachOptions",
-                verbs: &["create", "get"],
-            },
-            SubresourceInfo {
-                name: "binding",
-                kind: "Binding",
-                verbs: &["create"],
-            },
-            SubresourceInfo {
-                name: "ephemeralcontainers",
-                kind: "Pod",
-                verbs: STATUS_VERBS,
-            },
-            SubresourceInfo {
-                name: "exec",
-                kind: "PodExecOptions",
-                verbs: &["create", "get"],
-            },
-            SubresourceInfo {
-                name: "log",
-                kind: "Pod",
-                verbs: &["get"],
-            },
-            SubresourceInfo {
-                name: "portforward",
-                kind: "PodPortForwardOptions",
-                verbs: &["create", "get"],
-            },
-            SubresourceInfo {
-                name: "status",
-                kind: "Pod",
-                verbs: STATUS_VERBS,
-            },
+            SubresourceInfo { name: "attach", kind: "PodAttachOptions", verbs: &["create", "get"] },
+            SubresourceInfo { name: "binding", kind: "Binding", verbs: &["create"] },
+            SubresourceInfo { name: "ephemeralcontainers", kind: "Pod", verbs: STATUS_VERBS },
+            SubresourceInfo { name: "exec", kind: "PodExecOptions", verbs: &["create", "get"] },
+            SubresourceInfo { name: "log", kind: "Pod", verbs: &["get"] },
+            SubresourceInfo { name: "portforward", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
+            SubresourceInfo { name: "status", kind: "Pod", verbs: STATUS_VERBS },
         ],
     },
     ResourceInfo {
@@ -229,18 +170,13 @@ pub fn all() -> &'static [ResourceInfo] {
 pub fn lookup(name: &str) -> Option<&'static ResourceInfo> {
     let n = name.to_ascii_lowercase();
     RESOURCES.iter().find(|r| {
-        r.plural == n
-            || r.singular == n
-            || r.kind.eq_ignore_ascii_case(&n)
-            || r.short_names.contains(&n.as_str())
+        r.plural == n || r.singular == n || r.kind.eq_ignore_ascii_case(&n) || r.short_names.contains(&n.as_str())
     })
 }
 
 /// The resource serving `kind` in `api_version` (`v1`, `Pod`).
 pub fn lookup_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.kind == kind && r.api_version() == api_version)
+    RESOURCES.iter().find(|r| r.kind == kind && r.api_version() == api_version)
 }
 
 fn str_list(items: &[&str]) -> Value {
@@ -308,14 +244,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     let mut m = Map::new();
     m.insert("resource".into(), json!(r.plural));
     m.insert("responseKind".into(), kind_ref(r.kind));
-    m.insert(
-        "scope".into(),
-        json!(if r.namespaced {
-            "Namespaced"
-        } else {
-            "Cluster"
-        }),
-    );
+    m.insert("scope".into(), json!(if r.namespaced { "Namespaced" } else { "Cluster" }));
     m.insert("singularResource".into(), json!(r.singular));
     m.insert("verbs".into(), str_list(r.verbs));
     if !r.short_names.is_empty() {
@@ -338,11 +267,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
 /// `GET /api` answered as an aggregated `APIGroupDiscoveryList` in
 /// `version` (`v2` for kubectl ≥ 1.30, `v2beta1` for older ones).
 pub fn aggregated_discovery(version: &str) -> Value {
-    let resources: Vec<Value> = RESOURCES
-        .iter()
-        .filter(|r| r.group.is_empty())
-        .map(aggregated_resource)
-        .collect();
+    let resources: Vec<Value> = RESOURCES.iter().filter(|r| r.group.is_empty()).map(aggregated_resource).collect();
     json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": format!("apidiscovery.k8s.io/{version}"),
@@ -357,20 +282,12 @@ pub fn aggregated_discovery(version: &str) -> Value {
 /// `GET /apis` answered as an aggregated `APIGroupDiscoveryList`: one item
 /// per named group (none are served today).
 pub fn aggregated_discovery_apis(version: &str) -> Value {
-    let mut groups: Vec<&str> = RESOURCES
-        .iter()
-        .map(|r| r.group)
-        .filter(|g| !g.is_empty())
-        .collect();
+    let mut groups: Vec<&str> = RESOURCES.iter().map(|r| r.group).filter(|g| !g.is_empty()).collect();
     groups.dedup();
     let items: Vec<Value> = groups
         .iter()
         .map(|g| {
-            let resources: Vec<Value> = RESOURCES
-                .iter()
-                .filter(|r| r.group == *g)
-                .map(aggregated_resource)
-                .collect();
+            let resources: Vec<Value> = RESOURCES.iter().filter(|r| r.group == *g).map(aggregated_resource).collect();
             json!({"metadata": {"name": g, "creationTimestamp": null},
                    "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]})
         })
@@ -414,12 +331,7 @@ mod tests {
     #[test]
     fn legacy_resource_list_shape() {
         let v = api_resource_list();
-        let names: Vec<&str> = v["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = v["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
             [
@@ -461,28 +373,15 @@ mod tests {
             assert_eq!(item["metadata"], json!({"creationTimestamp": null}));
             let version0 = &item["versions"][0];
             assert_eq!(version0["freshness"], "Current");
-            let pods = version0["resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["resource"] == "pods")
-                .unwrap();
-            assert_eq!(
-                pods["responseKind"],
-                json!({"group": "", "version": "v1", "kind": "Pod"})
-            );
+            let pods = version0["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap();
+            assert_eq!(pods["responseKind"], json!({"group": "", "version": "v1", "kind": "Pod"}));
             assert_eq!(pods["scope"], "Namespaced");
             assert_eq!(pods["categories"], json!(["all"]));
             assert_eq!(
                 pods["subresources"][4],
                 json!({"subresource": "log", "responseKind": {"group": "", "version": "v1", "kind": "Pod"}, "verbs": ["get"]})
             );
-            let ns = version0["resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["resource"] == "namespaces")
-                .unwrap();
+            let ns = version0["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "namespaces").unwrap();
             assert_eq!(ns["scope"], "Cluster");
         }
         assert_eq!(aggregated_discovery_apis("v2")["items"], json!([]));

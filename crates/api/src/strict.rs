@@ -40,19 +40,13 @@ fn walk(input: &Value, rt: &Value, path: &str, out: &mut Vec<String>) {
 /// The apiserver's Strict error message for the given paths:
 /// `strict decoding error: unknown field "spec.x", unknown field "y"`.
 pub fn strict_error_message(paths: &[String]) -> String {
-    let parts: Vec<String> = paths
-        .iter()
-        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
-        .collect();
+    let parts: Vec<String> = paths.iter().map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.'))).collect();
     format!("strict decoding error: {}", parts.join(", "))
 }
 
 /// The `Warning` header texts for `fieldValidation=Warn`, one per path.
 pub fn warn_messages(paths: &[String]) -> Vec<String> {
-    paths
-        .iter()
-        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
-        .collect()
+    paths.iter().map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.'))).collect()
 }
 
 #[cfg(test)]
@@ -76,27 +70,19 @@ mod tests {
         let paths = unknown_fields(&input, &rt);
         assert_eq!(
             paths,
-            vec![
-                ".spec.containers[0].imagePullPolicyy",
-                ".spec.containers[0].env[0].valu",
-                ".spec.restartPolcy"
-            ]
+            vec![".spec.containers[0].imagePullPolicyy", ".spec.containers[0].env[0].valu", ".spec.restartPolcy"]
         );
         assert_eq!(
             strict_error_message(&paths[..1]),
             "strict decoding error: unknown field \"spec.containers[0].imagePullPolicyy\""
         );
-        assert_eq!(
-            warn_messages(&paths)[2],
-            "unknown field \"spec.restartPolcy\""
-        );
+        assert_eq!(warn_messages(&paths)[2], "unknown field \"spec.restartPolcy\"");
     }
 
     #[test]
     fn clean_input_has_no_unknowns() {
         let input = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
-        let cm: k8s_openapi::api::core::v1::ConfigMap =
-            serde_json::from_value(input.clone()).unwrap();
+        let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(input.clone()).unwrap();
         assert!(unknown_fields(&input, &serde_json::to_value(&cm).unwrap()).is_empty());
     }
 }

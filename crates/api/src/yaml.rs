@@ -28,8 +28,8 @@ pub fn decode_documents(text: &str) -> Result<Vec<Value>, DecodeError> {
         }
         return Ok(out);
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|e| DecodeError(e.to_string()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| DecodeError(e.to_string()))?;
     let mut out = Vec::new();
     for d in docs {
         push_doc(&mut out, d);
@@ -52,9 +52,7 @@ fn push_doc(out: &mut Vec<Value>, v: Value) {
         Value::Null => {}
         // A `kind: List` document expands to its items, as kubectl does.
         Value::Object(ref m)
-            if m.get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
+            if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
                 && m.get("items").is_some_and(Value::is_array) =>
         {
             if let Some(Value::Array(items)) = v.get("items").cloned() {
@@ -80,9 +78,7 @@ mod tests {
 
     #[test]
     fn json_and_list_expand() {
-        let docs =
-            decode_documents(r#"{"kind":"List","items":[{"kind":"Pod"},{"kind":"ConfigMap"}]}"#)
-                .unwrap();
+        let docs = decode_documents(r#"{"kind":"List","items":[{"kind":"Pod"},{"kind":"ConfigMap"}]}"#).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["kind"], "ConfigMap");
     }

@@ -21,7 +21,8 @@ use crate::errors::{ApiError, CliError};
 use crate::kubeconfig::ClusterAccess;
 
 /// The `Accept` value kubectl sends for human-readable `get`.
-pub const ACCEPT_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+pub const ACCEPT_TABLE: &str =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 /// Plain JSON.
 pub const ACCEPT_JSON: &str = "application/json";
 
@@ -42,17 +43,9 @@ pub struct Client {
 
 impl Client {
     /// Build a client for `access`. `namespace` overrides the context's.
-    pub fn new(
-        access: &ClusterAccess,
-        namespace: Option<&str>,
-        verbosity: u8,
-    ) -> Result<Client, CliError> {
-        let server = Url::parse(&access.server).map_err(|e| {
-            CliError::msg(format!(
-                "invalid server URL {:?} in kubeconfig: {e}",
-                access.server
-            ))
-        })?;
+    pub fn new(access: &ClusterAccess, namespace: Option<&str>, verbosity: u8) -> Result<Client, CliError> {
+        let server = Url::parse(&access.server)
+            .map_err(|e| CliError::msg(format!("invalid server URL {:?} in kubeconfig: {e}", access.server)))?;
         let base = tls_config(access)?;
         let mut http_tls = base.clone();
         http_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -67,9 +60,7 @@ impl Client {
             token: access.token.clone(),
             verbosity,
             ws_tls: Arc::new(base),
-            namespace: namespace
-                .map(str::to_string)
-                .unwrap_or_else(|| access.namespace.clone()),
+            namespace: namespace.map(str::to_string).unwrap_or_else(|| access.namespace.clone()),
         })
     }
 
@@ -116,10 +107,7 @@ impl Client {
         accept: &str,
         body: Option<(&str, reqwest::Body)>,
     ) -> Result<reqwest::Response, CliError> {
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .header("Accept", accept);
+        let mut req = self.http.request(method.clone(), url.clone()).header("Accept", accept);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -134,11 +122,7 @@ impl Client {
         let started = Instant::now();
         let resp = req.send().await.map_err(|e| transport_error(&e, &url))?;
         if self.verbosity >= 6 {
-            eprintln!(
-                "{method} {url} {} in {} milliseconds",
-                resp.status(),
-                started.elapsed().as_millis()
-            );
+            eprintln!("{method} {url} {} in {} milliseconds", resp.status(), started.elapsed().as_millis());
         }
         for w in resp.headers().get_all("Warning") {
             if let Ok(w) = w.to_str() {
@@ -150,11 +134,7 @@ impl Client {
 
     /// Turn an HTTP error status into an [`ApiError`]; `what` qualifies
     /// made-up messages (`get pods web`).
-    pub async fn check(
-        &self,
-        resp: reqwest::Response,
-        what: &str,
-    ) -> Result<reqwest::Response, CliError> {
+    pub async fn check(&self, resp: reqwest::Response, what: &str) -> Result<reqwest::Response, CliError> {
         let code = resp.status().as_u16();
         if code < 400 {
             return Ok(resp);
@@ -179,32 +159,20 @@ impl Client {
         let body = body.map(|b| (content_type, reqwest::Body::from(b.to_string())));
         let resp = self.send(method, url, accept, body).await?;
         let resp = self.check(resp, what).await?;
-        let bytes = resp.bytes().await.map_err(|e| CliError::Transport {
-            detail: error_chain(&e),
-        })?;
+        let bytes = resp.bytes().await.map_err(|e| CliError::Transport { detail: error_chain(&e) })?;
         if self.verbosity >= 8 {
             eprintln!("Response Body: {}", String::from_utf8_lossy(&bytes));
         }
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            CliError::msg(format!(
-                "the server returned an invalid JSON answer to {what}: {e}"
-            ))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::msg(format!("the server returned an invalid JSON answer to {what}: {e}")))
     }
 
     /// GET a JSON document.
-    pub async fn get(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-        accept: &str,
-        what: &str,
-    ) -> Result<Value, CliError> {
-        self.request_json(Method::GET, self.url(path, query), accept, None, "", what)
-            .await
+    pub async fn get(&self, path: &str, query: &[(&str, String)], accept: &str, what: &str) -> Result<Value, CliError> {
+        self.request_json(Method::GET, self.url(path, query), accept, None, "", what).await
     }
 
     /// Open a watch (`GET ...?watch=true`) and return its event stream.
@@ -217,14 +185,9 @@ impl Client {
     ) -> Result<WatchStream, CliError> {
         let mut q: Vec<(&str, String)> = query.to_vec();
         q.push(("watch", "true".into()));
-        let resp = self
-            .send(Method::GET, self.url(path, &q), accept, None)
-            .await?;
+        let resp = self.send(Method::GET, self.url(path, &q), accept, None).await?;
         let resp = self.check(resp, what).await?;
-        Ok(WatchStream {
-            resp,
-            buf: Vec::new(),
-        })
+        Ok(WatchStream { resp, buf: Vec::new() })
     }
 }
 
@@ -250,9 +213,7 @@ impl WatchStream {
             if let Some(ev) = split_event(&mut self.buf)? {
                 return Ok(Some(ev));
             }
-            match self.resp.chunk().await.map_err(|e| CliError::Transport {
-                detail: error_chain(&e),
-            })? {
+            match self.resp.chunk().await.map_err(|e| CliError::Transport { detail: error_chain(&e) })? {
                 Some(c) => self.buf.extend_from_slice(&c),
                 None => {
                     // A last event without a trailing newline.
@@ -276,11 +237,7 @@ fn split_event(buf: &mut Vec<u8>) -> Result<Option<WatchEvent>, CliError> {
         }
         let v: Value = serde_json::from_slice(&line)
             .map_err(|e| CliError::msg(format!("invalid watch event from the server: {e}")))?;
-        let kind = v
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
         let object = v.get("object").cloned().unwrap_or(Value::Null);
         return Ok(Some(WatchEvent { kind, object }));
     }
@@ -289,10 +246,7 @@ fn split_event(buf: &mut Vec<u8>) -> Result<Option<WatchEvent>, CliError> {
 
 /// The text of a `Warning: 299 - "text"` header.
 fn warning_text(h: &str) -> &str {
-    let rest = h
-        .strip_prefix("299 - ")
-        .or_else(|| h.split_once(" - ").map(|x| x.1))
-        .unwrap_or(h);
+    let rest = h.strip_prefix("299 - ").or_else(|| h.split_once(" - ").map(|x| x.1)).unwrap_or(h);
     rest.trim().trim_matches('"')
 }
 
@@ -350,23 +304,16 @@ pub fn tls_config(access: &ClusterAccess) -> Result<rustls::ClientConfig, CliErr
         .with_safe_default_protocol_versions()
         .map_err(|e| CliError::msg(format!("TLS setup: {e}")))?;
     let builder = if access.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
     } else {
         let mut roots = rustls::RootCertStore::empty();
         let (pem, origin) = match &access.ca_pem {
             Some(p) => (p.clone(), "the kubeconfig's certificate authority"),
-            None => (
-                std::fs::read(SYSTEM_CA_BUNDLE).map_err(|e| CliError::io(SYSTEM_CA_BUNDLE, e))?,
-                SYSTEM_CA_BUNDLE,
-            ),
+            None => (std::fs::read(SYSTEM_CA_BUNDLE).map_err(|e| CliError::io(SYSTEM_CA_BUNDLE, e))?, SYSTEM_CA_BUNDLE),
         };
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| CliError::msg(format!("invalid PEM in {origin}: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| CliError::msg(format!("invalid certificate in {origin}: {e}")))?;
+            roots.add(cert).map_err(|e| CliError::msg(format!("invalid certificate in {origin}: {e}")))?;
         }
         if roots.is_empty() {
             return Err(CliError::msg(format!("no certificate found in {origin}")));
@@ -411,12 +358,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -425,12 +367,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -471,13 +408,7 @@ mod tests {
             namespace: "default".into(),
         };
         let c = Client::new(&access, None, 0).unwrap();
-        let u = c.url(
-            "/api/v1/namespaces/default/pods",
-            &[("labelSelector", "app=web".into())],
-        );
-        assert_eq!(
-            u.as_str(),
-            "https://127.0.0.1:6443/api/v1/namespaces/default/pods?labelSelector=app%3Dweb"
-        );
+        let u = c.url("/api/v1/namespaces/default/pods", &[("labelSelector", "app=web".into())]);
+        assert_eq!(u.as_str(), "https://127.0.0.1:6443/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
     }
 }

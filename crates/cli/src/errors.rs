@@ -80,26 +80,14 @@ impl ApiError {
         }
         let text = String::from_utf8_lossy(body).trim().to_string();
         let (reason, message) = generic_message(code, &text);
-        let qualifier = if what.is_empty() {
-            String::new()
-        } else {
-            format!(" ({what})")
-        };
+        let qualifier = if what.is_empty() { String::new() } else { format!(" ({what})") };
         let message = match code {
             // client-go keeps the body for these, without a qualifier.
             403 if !text.is_empty() => text,
             401 => message,
             _ => format!("{message}{qualifier}"),
         };
-        ApiError {
-            status: Status {
-                status: "Failure".into(),
-                message,
-                reason: reason.into(),
-                details: None,
-                code,
-            },
-        }
+        ApiError { status: Status { status: "Failure".into(), message, reason: reason.into(), details: None, code } }
     }
 
     /// The HTTP code.
@@ -116,8 +104,7 @@ impl ApiError {
     /// `AddSourceToErr` for errors about objects read from a file.
     pub fn with_source(mut self, verb: &str, source: &str) -> ApiError {
         if !source.is_empty() {
-            self.status.message =
-                format!("error when {verb} \"{source}\": {}", self.status.message);
+            self.status.message = format!("error when {verb} \"{source}\": {}", self.status.message);
         }
         self
     }
@@ -135,11 +122,7 @@ impl ApiError {
     pub fn render_standard(&self) -> String {
         let s = &self.status;
         if s.reason == "Unauthorized" || s.code == 401 {
-            let msg = if s.message.is_empty() {
-                "Unauthorized"
-            } else {
-                s.message.as_str()
-            };
+            let msg = if s.message.is_empty() { "Unauthorized" } else { s.message.as_str() };
             return format!("error: You must be logged in to the server ({msg})");
         }
         if s.reason.is_empty() {
@@ -198,49 +181,21 @@ fn render_invalid(s: &Status) -> String {
 /// The reason and message client-go makes up for a non-Status error body.
 fn generic_message(code: u16, body: &str) -> (&'static str, String) {
     let (reason, msg) = match code {
-        400 => (
-            "BadRequest",
-            "the server rejected our request for an unknown reason",
-        ),
+        400 => ("BadRequest", "the server rejected our request for an unknown reason"),
         401 => ("Unauthorized", "Unauthorized"),
         403 => ("Forbidden", "forbidden"),
-        404 => (
-            "NotFound",
-            "the server could not find the requested resource",
-        ),
-        405 => (
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        ),
-        406 => (
-            "NotAcceptable",
-            "the server was unable to respond with a content type that the client supports",
-        ),
+        404 => ("NotFound", "the server could not find the requested resource"),
+        405 => ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+        406 => ("NotAcceptable", "the server was unable to respond with a content type that the client supports"),
         409 => ("Conflict", "the server reported a conflict"),
-        410 => (
-            "Expired",
-            "the server could not find the requested resource",
-        ),
-        413 => (
-            "RequestEntityTooLarge",
-            "the server has rejected the request due to its size",
-        ),
-        415 => (
-            "UnsupportedMediaType",
-            "the server was unable to respond with a content type that the client supports",
-        ),
-        422 => (
-            "Invalid",
-            "the server rejected our request due to an error in our request",
-        ),
-        429 => (
-            "TooManyRequests",
-            "the server has received too many requests and has asked us to try again later",
-        ),
-        503 => (
-            "ServiceUnavailable",
-            "the server is currently unable to handle the request",
-        ),
+        410 => ("Expired", "the server could not find the requested resource"),
+        413 => ("RequestEntityTooLarge", "the server has rejected the request due to its size"),
+        415 => {
+            ("UnsupportedMediaType", "the server was unable to respond with a content type that the client supports")
+        }
+        422 => ("Invalid", "the server rejected our request due to an error in our request"),
+        429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+        503 => ("ServiceUnavailable", "the server is currently unable to handle the request"),
         504 => (
             "Timeout",
             "the server was unable to return a response in the time allotted, but may still be processing the request",
@@ -249,9 +204,7 @@ fn generic_message(code: u16, body: &str) -> (&'static str, String) {
             let m = if body.is_empty() {
                 "an error on the server has prevented the request from succeeding".to_string()
             } else {
-                format!(
-                    "an error on the server (\"{body}\") has prevented the request from succeeding"
-                )
+                format!("an error on the server (\"{body}\") has prevented the request from succeeding")
             };
             return ("InternalError", m);
         }
@@ -270,9 +223,7 @@ pub enum CliError {
     #[error("{0}")]
     Api(Box<ApiError>),
     /// TCP connection refused (kubectl has a dedicated message).
-    #[error(
-        "The connection to the server {host} was refused - did you specify the right host or port?"
-    )]
+    #[error("The connection to the server {host} was refused - did you specify the right host or port?")]
     ConnectionRefused {
         /// `host:port` of the server.
         host: String,
@@ -284,10 +235,7 @@ pub enum CliError {
         detail: String,
     },
     /// A manifest file that is not valid YAML/JSON.
-    #[error(
-        "error parsing {path}: error converting YAML to JSON: yaml: {}",
-        decode_summary(source)
-    )]
+    #[error("error parsing {path}: error converting YAML to JSON: yaml: {}", decode_summary(source))]
     ManifestDecode {
         /// The file (or `STDIN`).
         path: String,
@@ -330,10 +278,7 @@ impl CliError {
 
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> CliError {
-        CliError::Io {
-            path: path.into(),
-            source,
-        }
+        CliError::Io { path: path.into(), source }
     }
 
     /// Whether this is an API 404.
@@ -348,19 +293,11 @@ impl CliError {
             CliError::Api(e) => e.render_alone(),
             CliError::ConnectionRefused { .. } | CliError::Transport { .. } => self.to_string(),
             CliError::Many(errs) if errs.len() == 1 => errs[0].render(),
-            CliError::Many(errs) => errs
-                .iter()
-                .map(CliError::render_in_aggregate)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            CliError::Many(errs) => errs.iter().map(CliError::render_in_aggregate).collect::<Vec<_>>().join("\n"),
             CliError::Reported => String::new(),
             other => {
                 let m = other.to_string();
-                if m.starts_with("error: ") {
-                    m
-                } else {
-                    format!("error: {m}")
-                }
+                if m.starts_with("error: ") { m } else { format!("error: {m}") }
             }
         }
     }
@@ -370,11 +307,7 @@ impl CliError {
     fn render_in_aggregate(&self) -> String {
         match self {
             CliError::Api(e) => e.render_standard(),
-            CliError::Many(errs) => errs
-                .iter()
-                .map(CliError::render_in_aggregate)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            CliError::Many(errs) => errs.iter().map(CliError::render_in_aggregate).collect::<Vec<_>>().join("\n"),
             other => other.to_string(),
         }
     }
@@ -452,13 +385,7 @@ mod tests {
                 None,
                 "Error from server (NotFound): the server could not find the requested resource (get pods nosuch)",
             ),
-            (
-                "",
-                409,
-                "post pods",
-                None,
-                "Error from server (Conflict): the server reported a conflict (post pods)",
-            ),
+            ("", 409, "post pods", None, "Error from server (Conflict): the server reported a conflict (post pods)"),
             (
                 "boom",
                 500,
@@ -490,10 +417,7 @@ mod tests {
             422,
             "",
         );
-        assert_eq!(
-            e.render_alone(),
-            "The Pod \"p\" is invalid: \n* a: m1\n* b: m2"
-        );
+        assert_eq!(e.render_alone(), "The Pod \"p\" is invalid: \n* a: m1\n* b: m2");
     }
 
     #[test]
@@ -504,26 +428,18 @@ mod tests {
             "",
         )
         .with_source("creating", "f.yaml");
-        let errs = vec![
-            CliError::msg("resource mapping not found"),
-            CliError::from(invalid),
-        ];
+        let errs = vec![CliError::msg("resource mapping not found"), CliError::from(invalid)];
         assert_eq!(
             aggregate(errs).unwrap_err().render(),
             "resource mapping not found\nError from server (Invalid): error when creating \"f.yaml\": Pod \"bad\" is invalid: x: Required value"
         );
         assert!(aggregate(vec![]).is_ok());
-        assert_eq!(
-            aggregate(vec![CliError::msg("one")]).unwrap_err().render(),
-            "error: one"
-        );
+        assert_eq!(aggregate(vec![CliError::msg("one")]).unwrap_err().render(), "error: one");
     }
 
     #[test]
     fn connection_refused_has_no_error_prefix() {
-        let e = CliError::ConnectionRefused {
-            host: "127.0.0.1:6443".into(),
-        };
+        let e = CliError::ConnectionRefused { host: "127.0.0.1:6443".into() };
         assert_eq!(
             e.render(),
             "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"

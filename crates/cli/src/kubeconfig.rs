@@ -163,10 +163,7 @@ pub struct ClusterAccess {
 impl Kubeconfig {
     /// Parse kubeconfig text. `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Kubeconfig, KubeconfigError> {
-        let parse_err = |message: String| KubeconfigError::Parse {
-            path: path.to_path_buf(),
-            message,
-        };
+        let parse_err = |message: String| KubeconfigError::Parse { path: path.to_path_buf(), message };
         let doc = peapod_api::yaml::decode_documents(text)
             .map_err(|e| parse_err(e.to_string()))?
             .into_iter()
@@ -182,14 +179,9 @@ impl Kubeconfig {
     pub fn load(path: &Path) -> Result<Kubeconfig, KubeconfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                KubeconfigError::Missing {
-                    path: path.to_path_buf(),
-                }
+                KubeconfigError::Missing { path: path.to_path_buf() }
             } else {
-                KubeconfigError::Read {
-                    path: path.to_path_buf(),
-                    source: e,
-                }
+                KubeconfigError::Read { path: path.to_path_buf(), source: e }
             }
         })?;
         Kubeconfig::parse(&text, path)
@@ -197,11 +189,7 @@ impl Kubeconfig {
 
     /// Resolve the context named `context` (or `current-context`). Relative
     /// file references are taken relative to `base_dir`.
-    pub fn resolve(
-        &self,
-        context: Option<&str>,
-        base_dir: &Path,
-    ) -> Result<ClusterAccess, KubeconfigError> {
+    pub fn resolve(&self, context: Option<&str>, base_dir: &Path) -> Result<ClusterAccess, KubeconfigError> {
         let ctx_name = context.unwrap_or(&self.current_context);
         if ctx_name.is_empty() {
             return Err(KubeconfigError::Invalid(
@@ -213,9 +201,7 @@ impl Kubeconfig {
             .iter()
             .find(|c| c.name == ctx_name)
             .ok_or_else(|| {
-                KubeconfigError::Invalid(format!(
-                    "context was not found for specified context: {ctx_name}"
-                ))
+                KubeconfigError::Invalid(format!("context was not found for specified context: {ctx_name}"))
             })?
             .context;
         let cluster = &self
@@ -230,25 +216,13 @@ impl Kubeconfig {
             })?
             .cluster;
         if cluster.server.is_empty() {
-            return Err(KubeconfigError::Invalid(format!(
-                "cluster \"{}\" has no server defined",
-                ctx.cluster
-            )));
+            return Err(KubeconfigError::Invalid(format!("cluster \"{}\" has no server defined", ctx.cluster)));
         }
         // A context may name no user at all (anonymous access).
-        let user = self
-            .users
-            .iter()
-            .find(|u| u.name == ctx.user)
-            .map(|u| u.user.clone())
-            .unwrap_or_default();
+        let user = self.users.iter().find(|u| u.name == ctx.user).map(|u| u.user.clone()).unwrap_or_default();
 
         let read = |p: &Path| -> Result<Vec<u8>, KubeconfigError> {
-            let full = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base_dir.join(p)
-            };
+            let full = if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
             std::fs::read(&full).map_err(|source| KubeconfigError::Read { path: full, source })
         };
         let b64 = |field: &'static str, s: &str| -> Result<Vec<u8>, KubeconfigError> {
@@ -257,10 +231,7 @@ impl Kubeconfig {
                 .map_err(|source| KubeconfigError::Base64 { field, source })
         };
 
-        let ca_pem = match (
-            &cluster.certificate_authority_data,
-            &cluster.certificate_authority,
-        ) {
+        let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
             (Some(d), _) if !d.is_empty() => Some(b64("certificate-authority-data", d)?),
             (_, Some(p)) => Some(read(p)?),
             _ => None,
@@ -296,11 +267,7 @@ impl Kubeconfig {
             insecure: cluster.insecure_skip_tls_verify,
             token,
             client_identity,
-            namespace: ctx
-                .namespace
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "default".into()),
+            namespace: ctx.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into()),
         })
     }
 }
@@ -390,10 +357,7 @@ current-context: one
     fn errors_name_what_is_missing() {
         let kc = Kubeconfig::parse(DAEMON, Path::new("k")).unwrap();
         let e = kc.resolve(Some("nope"), Path::new("/")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "context was not found for specified context: nope"
-        );
+        assert_eq!(e.to_string(), "context was not found for specified context: nope");
         let e = Kubeconfig::load(Path::new("/nonexistent/kubeconfig")).unwrap_err();
         assert!(matches!(e, KubeconfigError::Missing { .. }));
         assert!(e.to_string().contains("/nonexistent/kubeconfig"));
@@ -405,9 +369,6 @@ current-context: one
     fn picks_first_existing_path_of_a_list() {
         assert_eq!(pick_path(Path::new("/a/b")), PathBuf::from("/a/b"));
         assert_eq!(pick_path(Path::new("/nonexistent1:/")), PathBuf::from("/"));
-        assert_eq!(
-            pick_path(Path::new("/nonexistent1:/nonexistent2")),
-            PathBuf::from("/nonexistent1")
-        );
+        assert_eq!(pick_path(Path::new("/nonexistent1:/nonexistent2")), PathBuf::from("/nonexistent1"));
     }
 }

@@ -34,13 +34,7 @@ use crate::errors::CliError;
 #[derive(clap::Args, Debug, Clone)]
 pub struct GlobalOpts {
     /// Path to the kubeconfig file to use.
-    #[arg(
-        long,
-        env = "KUBECONFIG",
-        global = true,
-        default_value = "/etc/peapod/kubeconfig",
-        value_name = "PATH"
-    )]
+    #[arg(long, env = "KUBECONFIG", global = true, default_value = "/etc/peapod/kubeconfig", value_name = "PATH")]
     pub kubeconfig: PathBuf,
     /// The namespace scope for this request.
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
@@ -49,13 +43,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "CONTEXT")]
     pub context: Option<String>,
     /// Log level: 6 prints each request and its status, 8 adds bodies.
-    #[arg(
-        short = 'v',
-        long = "v",
-        global = true,
-        default_value_t = 0,
-        value_name = "LEVEL"
-    )]
+    #[arg(short = 'v', long = "v", global = true, default_value_t = 0, value_name = "LEVEL")]
     pub v: u8,
 }
 
@@ -96,10 +84,7 @@ pub enum Command {
 /// Run one verb to completion and return the process exit code. Errors are
 /// printed on stderr the way kubectl prints them.
 pub fn run(g: GlobalOpts, c: Command) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -182,28 +167,15 @@ mod tests {
 
     #[test]
     fn global_flags_anywhere() {
-        let c = Cli::try_parse_from([
-            "peapod",
-            "get",
-            "pods",
-            "-n",
-            "kube-system",
-            "--kubeconfig",
-            "/k",
-            "-v=6",
-        ])
-        .unwrap();
+        let c =
+            Cli::try_parse_from(["peapod", "get", "pods", "-n", "kube-system", "--kubeconfig", "/k", "-v=6"]).unwrap();
         assert_eq!(c.global.namespace.as_deref(), Some("kube-system"));
         assert_eq!(c.global.kubeconfig, std::path::PathBuf::from("/k"));
         assert_eq!(c.global.v, 6);
-        let c =
-            Cli::try_parse_from(["peapod", "-n", "x", "logs", "web", "-c", "main", "-f"]).unwrap();
+        let c = Cli::try_parse_from(["peapod", "-n", "x", "logs", "web", "-c", "main", "-f"]).unwrap();
         assert_eq!(c.global.namespace.as_deref(), Some("x"));
-        let c = Cli::try_parse_from(["peapod", "exec", "web", "-it", "--", "sh", "-c", "echo hi"])
-            .unwrap();
-        let Top::Client(super::Command::Exec(e)) = c.cmd else {
-            panic!("not exec")
-        };
+        let c = Cli::try_parse_from(["peapod", "exec", "web", "-it", "--", "sh", "-c", "echo hi"]).unwrap();
+        let Top::Client(super::Command::Exec(e)) = c.cmd else { panic!("not exec") };
         assert_eq!(e.command, ["sh", "-c", "echo hi"]);
         assert!(e.stdin && e.tty);
         let c = Cli::try_parse_from([
@@ -218,38 +190,17 @@ mod tests {
             "CMD [\"sh\"]",
         ])
         .unwrap();
-        let Top::Client(super::Command::Image(super::commands::image::ImageCommand::Import(i))) =
-            c.cmd
-        else {
+        let Top::Client(super::Command::Image(super::commands::image::ImageCommand::Import(i))) = c.cmd else {
             panic!("not image import")
         };
         assert_eq!(i.changes.len(), 2);
         assert!(Cli::try_parse_from(["peapod", "image", "list"]).is_ok());
         assert!(
-            Cli::try_parse_from([
-                "peapod",
-                "delete",
-                "pod",
-                "web",
-                "--wait=false",
-                "--grace-period",
-                "0",
-                "--force"
-            ])
-            .is_ok()
+            Cli::try_parse_from(["peapod", "delete", "pod", "web", "--wait=false", "--grace-period", "0", "--force"])
+                .is_ok()
         );
         assert!(
-            Cli::try_parse_from([
-                "peapod",
-                "apply",
-                "-f",
-                "a.yaml",
-                "-f",
-                "dir",
-                "-R",
-                "--dry-run=server"
-            ])
-            .is_ok()
+            Cli::try_parse_from(["peapod", "apply", "-f", "a.yaml", "-f", "dir", "-R", "--dry-run=server"]).is_ok()
         );
     }
 }

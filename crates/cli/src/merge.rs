@@ -24,9 +24,7 @@ use serde_json::{Map, Value};
 /// last-applied annotation.
 pub fn three_way(original: Option<&Value>, modified: &Value, current: &Value) -> Value {
     match (modified, current) {
-        (Value::Object(m), Value::Object(c)) => {
-            Value::Object(merge_maps(original.and_then(Value::as_object), m, c))
-        }
+        (Value::Object(m), Value::Object(c)) => Value::Object(merge_maps(original.and_then(Value::as_object), m, c)),
         _ => modified.clone(),
     }
 }
@@ -94,13 +92,9 @@ fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w)),
         _ => a == b,
     }
 }
@@ -158,10 +152,7 @@ mod tests {
             },
             Case {
                 name: "removed label is deleted",
-                original: Some(manifest(
-                    json!({"app": "web", "tier": "front"}),
-                    base_c.clone(),
-                )),
+                original: Some(manifest(json!({"app": "web", "tier": "front"}), base_c.clone())),
                 modified: base.clone(),
                 current: live_pod(json!({"app": "web", "tier": "front"}), "nginx:1"),
                 want: json!({"metadata": {"labels": {"tier": null}}}),
@@ -186,10 +177,7 @@ mod tests {
             Case {
                 name: "field dropped inside a list element replaces the list",
                 original: Some(base.clone()),
-                modified: manifest(
-                    json!({"app": "web"}),
-                    json!({"name": "main", "image": "nginx:1"}),
-                ),
+                modified: manifest(json!({"app": "web"}), json!({"name": "main", "image": "nginx:1"})),
                 current: live_pod(json!({"app": "web"}), "nginx:1"),
                 want: json!({"spec": {"containers": [{"name": "main", "image": "nginx:1"}]}}),
             },

@@ -25,48 +25,12 @@ pub struct ResourceType {
 
 /// Every type the CLI knows (all core `v1`).
 pub const TYPES: &[ResourceType] = &[
-    ResourceType {
-        kind: "Pod",
-        plural: "pods",
-        singular: "pod",
-        short: &["po"],
-        namespaced: true,
-    },
-    ResourceType {
-        kind: "ConfigMap",
-        plural: "configmaps",
-        singular: "configmap",
-        short: &["cm"],
-        namespaced: true,
-    },
-    ResourceType {
-        kind: "Secret",
-        plural: "secrets",
-        singular: "secret",
-        short: &[],
-        namespaced: true,
-    },
-    ResourceType {
-        kind: "Namespace",
-        plural: "namespaces",
-        singular: "namespace",
-        short: &["ns"],
-        namespaced: false,
-    },
-    ResourceType {
-        kind: "Event",
-        plural: "events",
-        singular: "event",
-        short: &["ev"],
-        namespaced: true,
-    },
-    ResourceType {
-        kind: "Node",
-        plural: "nodes",
-        singular: "node",
-        short: &["no"],
-        namespaced: false,
-    },
+    ResourceType { kind: "Pod", plural: "pods", singular: "pod", short: &["po"], namespaced: true },
+    ResourceType { kind: "ConfigMap", plural: "configmaps", singular: "configmap", short: &["cm"], namespaced: true },
+    ResourceType { kind: "Secret", plural: "secrets", singular: "secret", short: &[], namespaced: true },
+    ResourceType { kind: "Namespace", plural: "namespaces", singular: "namespace", short: &["ns"], namespaced: false },
+    ResourceType { kind: "Event", plural: "events", singular: "event", short: &["ev"], namespaced: true },
+    ResourceType { kind: "Node", plural: "nodes", singular: "node", short: &["no"], namespaced: false },
 ];
 
 /// The pod type.
@@ -78,17 +42,10 @@ pub const EVENT: &ResourceType = &TYPES[4];
 pub fn lookup(name: &str) -> Option<&'static ResourceType> {
     let n = name.to_ascii_lowercase();
     // `pods.v1.` / `pods.` forms (resource.version.group) name the core group.
-    let n = n
-        .strip_suffix(".v1.")
-        .or_else(|| n.strip_suffix('.'))
-        .unwrap_or(&n)
-        .to_string();
-    TYPES.iter().find(|t| {
-        t.plural == n
-            || t.singular == n
-            || t.short.contains(&n.as_str())
-            || t.kind.eq_ignore_ascii_case(&n)
-    })
+    let n = n.strip_suffix(".v1.").or_else(|| n.strip_suffix('.')).unwrap_or(&n).to_string();
+    TYPES
+        .iter()
+        .find(|t| t.plural == n || t.singular == n || t.short.contains(&n.as_str()) || t.kind.eq_ignore_ascii_case(&n))
 }
 
 /// Resolve a manifest's `apiVersion` and `kind`.
@@ -141,23 +98,17 @@ pub fn escape_segment(s: &str) -> String {
 
 /// `metadata.name` of an object.
 pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// `metadata.namespace` of an object.
 pub fn namespace_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Split `pods,cm` / `pod/web` style arguments into (type, names) groups, in
 /// order. `TYPE NAME...` and `TYPE/NAME...` cannot be mixed (kubectl refuses).
-pub fn parse_type_args(
-    args: &[String],
-) -> Result<Vec<(&'static ResourceType, Vec<String>)>, String> {
+pub fn parse_type_args(args: &[String]) -> Result<Vec<(&'static ResourceType, Vec<String>)>, String> {
     let Some(first) = args.first() else {
         return Err("you must specify the type of resource to get".into());
     };
@@ -169,9 +120,7 @@ pub fn parse_type_args(
                 return Err("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'peapod get resource/<resource_name>' instead of 'peapod get resource resource/<resource_name>'".into());
             };
             if n.is_empty() {
-                return Err(
-                    "arguments in resource/name form must have a single resource and name".into(),
-                );
+                return Err("arguments in resource/name form must have a single resource and name".into());
             }
             let rt = lookup(t).ok_or_else(|| unknown(t))?;
             match out.iter_mut().find(|(r, _)| *r == rt) {
@@ -184,14 +133,7 @@ pub fn parse_type_args(
     let names: Vec<String> = args[1..].to_vec();
     let types: Vec<&str> = first.split(',').filter(|s| !s.is_empty()).collect();
     // `get pods,cm web` means `web` of each type, as kubectl does.
-    types
-        .into_iter()
-        .map(|t| {
-            lookup(t)
-                .map(|rt| (rt, names.clone()))
-                .ok_or_else(|| unknown(t))
-        })
-        .collect()
+    types.into_iter().map(|t| lookup(t).map(|rt| (rt, names.clone())).ok_or_else(|| unknown(t))).collect()
 }
 
 #[cfg(test)]
@@ -220,10 +162,7 @@ mod tests {
     #[test]
     fn paths() {
         let pod = lookup("po").unwrap();
-        assert_eq!(
-            pod.path(Some("default"), Some("web")),
-            "/api/v1/namespaces/default/pods/web"
-        );
+        assert_eq!(pod.path(Some("default"), Some("web")), "/api/v1/namespaces/default/pods/web");
         assert_eq!(pod.path(None, None), "/api/v1/pods");
         let ns = lookup("ns").unwrap();
         assert_eq!(ns.path(Some("ignored"), Some("x")), "/api/v1/namespaces/x");
@@ -237,21 +176,13 @@ mod tests {
     fn type_args() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let g = parse_type_args(&s(&["pods,cm"])).unwrap();
-        assert_eq!(
-            g.iter()
-                .map(|(t, n)| (t.plural, n.len()))
-                .collect::<Vec<_>>(),
-            [("pods", 0), ("configmaps", 0)]
-        );
+        assert_eq!(g.iter().map(|(t, n)| (t.plural, n.len())).collect::<Vec<_>>(), [("pods", 0), ("configmaps", 0)]);
         let g = parse_type_args(&s(&["pod/a", "cm/b", "po/c"])).unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].1, ["a", "c"]);
         let g = parse_type_args(&s(&["po", "a", "b"])).unwrap();
         assert_eq!(g[0].1, ["a", "b"]);
-        assert_eq!(
-            parse_type_args(&s(&["foo"])).unwrap_err(),
-            "the server doesn't have a resource type \"foo\""
-        );
+        assert_eq!(parse_type_args(&s(&["foo"])).unwrap_err(), "the server doesn't have a resource type \"foo\"");
         assert!(parse_type_args(&s(&["pods", "pod/x"])).is_err());
     }
 }

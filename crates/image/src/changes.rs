@@ -27,10 +27,7 @@ const SUPPORTED: &str = "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, 
 /// Apply `changes` in order to `config`.
 pub fn apply_changes(config: &mut ImageConfig, changes: &[String]) -> Result<(), ImageError> {
     for change in changes {
-        apply_change(config, change).map_err(|reason| ImageError::InvalidChange {
-            change: change.clone(),
-            reason,
-        })?;
+        apply_change(config, change).map_err(|reason| ImageError::InvalidChange { change: change.clone(), reason })?;
     }
     Ok(())
 }
@@ -51,11 +48,8 @@ fn apply_change(config: &mut ImageConfig, change: &str) -> Result<(), String> {
         "ENTRYPOINT" => config.entrypoint = Some(command(args)),
         "WORKDIR" => {
             let base = config.working_dir.as_deref().unwrap_or("/");
-            config.working_dir = Some(if args.starts_with('/') {
-                clean_path(args)
-            } else {
-                clean_path(&format!("{base}/{args}"))
-            });
+            config.working_dir =
+                Some(if args.starts_with('/') { clean_path(args) } else { clean_path(&format!("{base}/{args}")) });
         }
         "USER" => config.user = Some(single_word(&instr, args)?),
         "STOPSIGNAL" => {
@@ -83,9 +77,7 @@ fn apply_change(config: &mut ImageConfig, change: &str) -> Result<(), String> {
             config.volumes = volumes.into_iter().collect();
         }
         _ => {
-            return Err(format!(
-                "unknown instruction {instr}; supported: {SUPPORTED}"
-            ));
+            return Err(format!("unknown instruction {instr}; supported: {SUPPORTED}"));
         }
     }
     Ok(())
@@ -95,14 +87,10 @@ fn apply_change(config: &mut ImageConfig, change: &str) -> Result<(), String> {
 /// its trimmed arguments.
 fn split_instruction(change: &str) -> Result<(String, &str), String> {
     let s = change.trim();
-    let end = s
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(s.len());
+    let end = s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (name, rest) = s.split_at(end);
     if name.is_empty() {
-        return Err(format!(
-            "expected a Dockerfile instruction ({SUPPORTED}) at the start"
-        ));
+        return Err(format!("expected a Dockerfile instruction ({SUPPORTED}) at the start"));
     }
     let name = name.to_ascii_uppercase();
     let args = match rest.strip_prefix('=') {
@@ -119,10 +107,7 @@ fn key_values(instr: &str, args: &str) -> Result<Vec<(String, String)>, String> 
     if !words[0].contains('=') {
         // Legacy form: the first word is the key, the rest of the line the
         // value, verbatim.
-        let (key, value) = args
-            .split_once(char::is_whitespace)
-            .map(|(k, v)| (k, v.trim()))
-            .unwrap_or((args, ""));
+        let (key, value) = args.split_once(char::is_whitespace).map(|(k, v)| (k, v.trim())).unwrap_or((args, ""));
         if value.is_empty() {
             return Err(format!("{instr} must have two arguments"));
         }
@@ -133,9 +118,7 @@ fn key_values(instr: &str, args: &str) -> Result<Vec<(String, String)>, String> 
         .map(|word| match word.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             Some(_) => Err(format!("{instr} names can not be blank")),
-            None => Err(format!(
-                "syntax error - can't find = in {word:?}; must be of the form: name=value"
-            )),
+            None => Err(format!("syntax error - can't find = in {word:?}; must be of the form: name=value")),
         })
         .collect()
 }
@@ -148,9 +131,7 @@ fn command(args: &str) -> Vec<String> {
 /// `["a","b"]` as strings; `None` when `args` is not a JSON string array
 /// (Docker then falls back to the shell form).
 fn json_array(args: &str) -> Option<Vec<String>> {
-    args.starts_with('[')
-        .then(|| serde_json::from_str(args).ok())
-        .flatten()
+    args.starts_with('[').then(|| serde_json::from_str(args).ok()).flatten()
 }
 
 fn single_word(instr: &str, args: &str) -> Result<String, String> {
@@ -226,12 +207,8 @@ fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid protocol {proto:?} in {spec:?}"));
     }
-    let port = |p: &str| {
-        p.parse::<u16>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("invalid port {p:?} in {spec:?}"))
-    };
+    let port =
+        |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid port {p:?} in {spec:?}"));
     let (lo, hi) = match ports.split_once('-') {
         Some((lo, hi)) => (port(lo)?, port(hi)?),
         None => (port(ports)?, port(ports)?),
@@ -245,25 +222,19 @@ fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
 /// Docker's signal syntax: a number 1–64 or a name, `SIG` optional.
 fn valid_signal(sig: &str) -> bool {
     const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-        "XFSZ", "RTMIN", "RTMAX",
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
+        "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED",
+        "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
     ];
     if let Ok(n) = sig.parse::<u32>() {
         return (1..=64).contains(&n);
     }
     let upper = sig.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let offset_ok =
-        |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
+    let offset_ok = |rest: &str, max: u32| rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
     NAMES.contains(&name)
-        || name
-            .strip_prefix("RTMIN+")
-            .is_some_and(|r| offset_ok(r, 15))
-        || name
-            .strip_prefix("RTMAX-")
-            .is_some_and(|r| offset_ok(r, 14))
+        || name.strip_prefix("RTMIN+").is_some_and(|r| offset_ok(r, 15))
+        || name.strip_prefix("RTMAX-").is_some_and(|r| offset_ok(r, 14))
 }
 
 /// Lexically clean an absolute path (`//a/./b/../c` → `/a/c`).
@@ -287,10 +258,7 @@ mod tests {
     use crate::image::DEFAULT_PATH_ENV;
 
     fn apply(changes: &[&str]) -> Result<ImageConfig, ImageError> {
-        let mut c = ImageConfig {
-            env: vec![DEFAULT_PATH_ENV.into()],
-            ..Default::default()
-        };
+        let mut c = ImageConfig { env: vec![DEFAULT_PATH_ENV.into()], ..Default::default() };
         let changes: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
         apply_changes(&mut c, &changes).map(|()| c)
     }
@@ -305,73 +273,37 @@ mod tests {
         let cases: &[(&str, &[&str], Check)] = &[
             ("env k=v", &["ENV A=B"], |c| c.env[1] == "A=B"),
             ("env with '=' form", &["ENV=A=B"], |c| c.env[1] == "A=B"),
-            ("env legacy", &["ENV A hello world"], |c| {
-                c.env[1] == "A=hello world"
-            }),
+            ("env legacy", &["ENV A hello world"], |c| c.env[1] == "A=hello world"),
             ("env lower-case instr", &["env A=1"], |c| c.env[1] == "A=1"),
-            (
-                "env several quoted",
-                &[r#"ENV A="x y" B='z' C=a\ b"#],
-                |c| c.env[1..] == strs(&["A=x y", "B=z", "C=a b"]),
-            ),
+            ("env several quoted", &[r#"ENV A="x y" B='z' C=a\ b"#], |c| {
+                c.env[1..] == strs(&["A=x y", "B=z", "C=a b"])
+            }),
             ("env empty value", &["ENV A="], |c| c.env[1] == "A="),
-            ("env overrides PATH", &["ENV PATH=/x"], |c| {
-                c.env == strs(&["PATH=/x"])
-            }),
-            ("env later wins", &["ENV A=1", "ENV A=2"], |c| {
-                c.env[1..] == strs(&["A=2"])
-            }),
-            ("cmd exec", &[r#"CMD ["a","b c"]"#], |c| {
-                c.cmd == Some(strs(&["a", "b c"]))
-            }),
-            ("cmd shell", &["CMD echo hi"], |c| {
-                c.cmd == Some(strs(&["/bin/sh", "-c", "echo hi"]))
-            }),
-            ("cmd bad json falls back to shell", &["CMD [oops"], |c| {
-                c.cmd == Some(strs(&["/bin/sh", "-c", "[oops"]))
-            }),
+            ("env overrides PATH", &["ENV PATH=/x"], |c| c.env == strs(&["PATH=/x"])),
+            ("env later wins", &["ENV A=1", "ENV A=2"], |c| c.env[1..] == strs(&["A=2"])),
+            ("cmd exec", &[r#"CMD ["a","b c"]"#], |c| c.cmd == Some(strs(&["a", "b c"]))),
+            ("cmd shell", &["CMD echo hi"], |c| c.cmd == Some(strs(&["/bin/sh", "-c", "echo hi"]))),
+            ("cmd bad json falls back to shell", &["CMD [oops"], |c| c.cmd == Some(strs(&["/bin/sh", "-c", "[oops"]))),
             ("cmd empty exec", &["CMD []"], |c| c.cmd == Some(vec![])),
-            ("entrypoint exec", &[r#"ENTRYPOINT=["/bin/sh"]"#], |c| {
-                c.entrypoint == Some(strs(&["/bin/sh"]))
-            }),
-            ("entrypoint shell", &["ENTRYPOINT top -b"], |c| {
-                c.entrypoint == Some(strs(&["/bin/sh", "-c", "top -b"]))
-            }),
-            ("workdir abs", &["WORKDIR /srv//app/"], |c| {
-                c.working_dir.as_deref() == Some("/srv/app")
-            }),
-            ("workdir relative", &["WORKDIR /a", "WORKDIR b/../c"], |c| {
-                c.working_dir.as_deref() == Some("/a/c")
-            }),
-            ("user", &["USER 1000:1000"], |c| {
-                c.user.as_deref() == Some("1000:1000")
-            }),
+            ("entrypoint exec", &[r#"ENTRYPOINT=["/bin/sh"]"#], |c| c.entrypoint == Some(strs(&["/bin/sh"]))),
+            ("entrypoint shell", &["ENTRYPOINT top -b"], |c| c.entrypoint == Some(strs(&["/bin/sh", "-c", "top -b"]))),
+            ("workdir abs", &["WORKDIR /srv//app/"], |c| c.working_dir.as_deref() == Some("/srv/app")),
+            ("workdir relative", &["WORKDIR /a", "WORKDIR b/../c"], |c| c.working_dir.as_deref() == Some("/a/c")),
+            ("user", &["USER 1000:1000"], |c| c.user.as_deref() == Some("1000:1000")),
             ("label", &["LABEL a=b \"c d\"=e"], |c| {
                 c.labels.get("a").map(String::as_str) == Some("b")
                     && c.labels.get("c d").map(String::as_str) == Some("e")
             }),
-            ("label legacy", &["LABEL maintainer me <me@x>"], |c| {
-                c.labels["maintainer"] == "me <me@x>"
+            ("label legacy", &["LABEL maintainer me <me@x>"], |c| c.labels["maintainer"] == "me <me@x>"),
+            ("expose", &["EXPOSE 80 53/UDP", "EXPOSE 8000-8001/tcp 80"], |c| {
+                c.exposed_ports == strs(&["53/udp", "80/tcp", "8000/tcp", "8001/tcp"])
             }),
-            (
-                "expose",
-                &["EXPOSE 80 53/UDP", "EXPOSE 8000-8001/tcp 80"],
-                |c| c.exposed_ports == strs(&["53/udp", "80/tcp", "8000/tcp", "8001/tcp"]),
-            ),
-            ("stopsignal", &["STOPSIGNAL SIGTERM"], |c| {
-                c.stop_signal.as_deref() == Some("SIGTERM")
+            ("stopsignal", &["STOPSIGNAL SIGTERM"], |c| c.stop_signal.as_deref() == Some("SIGTERM")),
+            ("stopsignal number/rt", &["STOPSIGNAL 9", "STOPSIGNAL SIGRTMIN+3"], |c| {
+                c.stop_signal.as_deref() == Some("SIGRTMIN+3")
             }),
-            (
-                "stopsignal number/rt",
-                &["STOPSIGNAL 9", "STOPSIGNAL SIGRTMIN+3"],
-                |c| c.stop_signal.as_deref() == Some("SIGRTMIN+3"),
-            ),
-            ("volume words", &["VOLUME /a /b", "VOLUME [\"/c\"]"], |c| {
-                c.volumes == strs(&["/a", "/b", "/c"])
-            }),
-            ("no changes keeps PATH", &[], |c| {
-                c.env == strs(&[DEFAULT_PATH_ENV])
-            }),
+            ("volume words", &["VOLUME /a /b", "VOLUME [\"/c\"]"], |c| c.volumes == strs(&["/a", "/b", "/c"])),
+            ("no changes keeps PATH", &[], |c| c.env == strs(&[DEFAULT_PATH_ENV])),
         ];
         for (name, changes, check) in cases {
             let c = apply(changes).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -406,10 +338,7 @@ mod tests {
             match apply(&[change]) {
                 Err(ImageError::InvalidChange { change: c, reason }) => {
                     assert_eq!(c, *change);
-                    assert!(
-                        reason.contains(want),
-                        "{change:?}: {reason:?} lacks {want:?}"
-                    );
+                    assert!(reason.contains(want), "{change:?}: {reason:?} lacks {want:?}");
                 }
                 other => panic!("{change:?}: expected InvalidChange, got {other:?}"),
             }
@@ -419,9 +348,6 @@ mod tests {
     #[test]
     fn error_message_names_the_change() {
         let err = apply(&["FROB x"]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("invalid change \"FROB x\": unknown instruction FROB")
-        );
+        assert!(err.to_string().starts_with("invalid change \"FROB x\": unknown instruction FROB"));
     }
 }

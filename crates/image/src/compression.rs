@@ -35,13 +35,10 @@ impl Compression {
     /// reader that still yields the whole stream.
     pub fn sniff<R: Read>(mut reader: R) -> Result<(Self, Sniffed<R>), ImageError> {
         let mut head = Vec::with_capacity(SNIFF_LEN);
-        (&mut reader)
-            .take(SNIFF_LEN as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| ImageError::InvalidArchive {
-                reason: "cannot read the start of the layer".into(),
-                source: Some(e),
-            })?;
+        (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut head).map_err(|e| ImageError::InvalidArchive {
+            reason: "cannot read the start of the layer".into(),
+            source: Some(e),
+        })?;
         let kind = if head.starts_with(GZIP_MAGIC) {
             Self::Gzip
         } else if head.starts_with(ZSTD_MAGIC) {
@@ -64,10 +61,7 @@ impl Compression {
             // GzDecoder would stop after the first member.
             Self::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
             Self::Zstd => Box::new(zstd::stream::read::Decoder::new(reader).map_err(|e| {
-                ImageError::InvalidArchive {
-                    reason: "cannot start zstd decoder".into(),
-                    source: Some(e),
-                }
+                ImageError::InvalidArchive { reason: "cannot start zstd decoder".into(), source: Some(e) }
             })?),
         })
     }
@@ -100,11 +94,7 @@ mod tests {
         let (found, reader) = Compression::sniff(&encoded[..]).unwrap();
         assert_eq!(found, kind);
         let mut out = Vec::new();
-        found
-            .decoder(reader)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        found.decoder(reader).unwrap().read_to_end(&mut out).unwrap();
         out
     }
 

@@ -28,9 +28,7 @@ pub(crate) fn temp_path(tmp_dir: &Path, kind: &str) -> PathBuf {
 
 /// fsync a directory so a rename or unlink in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), ImageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .at("sync directory", dir)
+    File::open(dir).and_then(|d| d.sync_all()).at("sync directory", dir)
 }
 
 /// Removes a temp file or directory when dropped, unless disarmed.
@@ -93,10 +91,7 @@ impl ContentStore {
     pub(crate) fn read(&self, digest: &Digest) -> Result<Vec<u8>, ImageError> {
         let path = self.path(digest);
         let mut bytes = Vec::new();
-        self.open(digest)?
-            .take(MAX_DOCUMENT_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .at("read blob", &path)?;
+        self.open(digest)?.take(MAX_DOCUMENT_SIZE + 1).read_to_end(&mut bytes).at("read blob", &path)?;
         if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
             return Err(ImageError::CorruptImage {
                 image: digest.to_string(),
@@ -105,10 +100,7 @@ impl ContentStore {
         }
         let actual = Digest::of_bytes(&bytes);
         if &actual != digest {
-            return Err(ImageError::DigestMismatch {
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(ImageError::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
         }
         Ok(bytes)
     }
@@ -116,16 +108,9 @@ impl ContentStore {
     /// Start writing a blob whose digest is computed as it is written.
     pub(crate) fn writer(&self) -> Result<BlobWriter<'_>, ImageError> {
         let guard = TempGuard::new(temp_path(&self.tmp, "blob"));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(guard.path())
-            .at("create temp blob", guard.path())?;
-        Ok(BlobWriter {
-            store: self,
-            inner: Sha256Writer::new(BufWriter::with_capacity(128 << 10, file)),
-            guard,
-        })
+        let file =
+            File::options().write(true).create_new(true).open(guard.path()).at("create temp blob", guard.path())?;
+        Ok(BlobWriter { store: self, inner: Sha256Writer::new(BufWriter::with_capacity(128 << 10, file)), guard })
     }
 
     /// Store `bytes` and return their digest.
@@ -167,20 +152,12 @@ impl<'a> BlobWriter<'a> {
     pub(crate) fn finish(self) -> Result<StagedBlob<'a>, ImageError> {
         let (buf, digest, size) = self.inner.finish();
         let path = self.guard.path();
-        let file = buf
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .at("write temp blob", path)?;
+        let file = buf.into_inner().map_err(io::IntoInnerError::into_error).at("write temp blob", path)?;
         // Why fsync before the rename: otherwise a crash can leave the final
         // name pointing at an empty or partial file, which would then be
         // trusted as verified content.
         file.sync_all().at("sync temp blob", path)?;
-        Ok(StagedBlob {
-            store: self.store,
-            digest,
-            size,
-            guard: self.guard,
-        })
+        Ok(StagedBlob { store: self.store, digest, size, guard: self.guard })
     }
 }
 
@@ -217,10 +194,7 @@ impl StagedBlob<'_> {
         if &self.digest == expected {
             Ok(())
         } else {
-            Err(ImageError::DigestMismatch {
-                expected: expected.to_string(),
-                actual: self.digest.to_string(),
-            })
+            Err(ImageError::DigestMismatch { expected: expected.to_string(), actual: self.digest.to_string() })
         }
     }
 
@@ -283,9 +257,6 @@ mod tests {
         let cs = store(dir.path());
         let d = cs.write_bytes(b"{}").unwrap();
         fs::write(cs.path(&d), b"{ }").unwrap();
-        assert!(matches!(
-            cs.read(&d),
-            Err(ImageError::DigestMismatch { .. })
-        ));
+        assert!(matches!(cs.read(&d), Err(ImageError::DigestMismatch { .. })));
     }
 }

@@ -39,9 +39,7 @@ impl Digest {
     /// `blobs/sha256/`).
     pub fn from_hex(hex: &str) -> Result<Self, ImageError> {
         if is_sha256_hex(hex) {
-            Ok(Self {
-                hex: hex.to_string(),
-            })
+            Ok(Self { hex: hex.to_string() })
         } else {
             Err(ImageError::InvalidDigest(hex.to_string()))
         }
@@ -58,9 +56,7 @@ impl Digest {
     }
 
     fn from_hasher(hasher: Sha256) -> Self {
-        Self {
-            hex: hex::encode(hasher.finalize()),
-        }
+        Self { hex: hex::encode(hasher.finalize()) }
     }
 }
 
@@ -106,11 +102,7 @@ pub struct Sha256Writer<W> {
 impl<W: Write> Sha256Writer<W> {
     /// Wrap `inner`.
     pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
+        Self { inner, hasher: Sha256::new(), written: 0 }
     }
 
     /// Bytes written so far.
@@ -154,11 +146,7 @@ pub struct Sha256Reader<R> {
 impl<R: Read> Sha256Reader<R> {
     /// Wrap `inner`.
     pub fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            read: 0,
-        }
+        Self { inner, hasher: Sha256::new(), read: 0 }
     }
 
     /// Bytes read so far.
@@ -192,10 +180,7 @@ mod tests {
     #[test]
     fn known_vectors() {
         assert_eq!(Digest::of_bytes(b"").hex(), EMPTY);
-        assert_eq!(
-            Digest::of_bytes(b"hello").to_string(),
-            format!("sha256:{HELLO}")
-        );
+        assert_eq!(Digest::of_bytes(b"hello").to_string(), format!("sha256:{HELLO}"));
     }
 
     #[test]

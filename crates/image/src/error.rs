@@ -57,9 +57,7 @@ pub enum ImageError {
 
     /// Removal by id of an image tagged in several repositories (Docker's
     /// wording; a forced remove is a later addition).
-    #[error(
-        "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories"
-    )]
+    #[error("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")]
     Conflict {
         /// The image id.
         id: String,
@@ -155,10 +153,6 @@ pub(crate) trait IoContext<T> {
 
 impl<T, E: Into<io::Error>> IoContext<T> for Result<T, E> {
     fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T, ImageError> {
-        self.map_err(|source| ImageError::Io {
-            op,
-            path: path.as_ref().to_path_buf(),
-            source: source.into(),
-        })
+        self.map_err(|source| ImageError::Io { op, path: path.as_ref().to_path_buf(), source: source.into() })
     }
 }

@@ -9,8 +9,7 @@ use crate::oci::ContainerConfig;
 
 /// The `PATH` every imported image gets unless a change sets one (Docker's
 /// default).
-pub const DEFAULT_PATH_ENV: &str =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// One image in the store.
 #[derive(Clone, Debug, Serialize)]
@@ -60,11 +59,7 @@ impl ImageConfig {
     /// Set `key` in `env`, replacing an existing entry for the same key.
     pub fn set_env(&mut self, key: &str, value: &str) {
         let entry = format!("{key}={value}");
-        match self
-            .env
-            .iter_mut()
-            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
-        {
+        match self.env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
             Some(existing) => *existing = entry,
             None => self.env.push(entry),
         }
@@ -90,12 +85,7 @@ impl From<ContainerConfig> for ImageConfig {
 impl From<&ImageConfig> for ContainerConfig {
     fn from(c: &ImageConfig) -> Self {
         let set = |items: &[String]| {
-            (!items.is_empty()).then(|| {
-                items
-                    .iter()
-                    .map(|k| (k.clone(), serde_json::json!({})))
-                    .collect()
-            })
+            (!items.is_empty()).then(|| items.iter().map(|k| (k.clone(), serde_json::json!({}))).collect())
         };
         Self {
             user: c.user.clone(),
@@ -117,10 +107,7 @@ mod tests {
 
     #[test]
     fn set_env_replaces_by_key() {
-        let mut c = ImageConfig {
-            env: vec!["A=1".into(), "AB=2".into(), "NOVALUE".into()],
-            ..Default::default()
-        };
+        let mut c = ImageConfig { env: vec!["A=1".into(), "AB=2".into(), "NOVALUE".into()], ..Default::default() };
         c.set_env("A", "3");
         c.set_env("NOVALUE", "x");
         c.set_env("C", "4");

@@ -24,8 +24,7 @@ use crate::digest::{Digest, Sha256Reader};
 use crate::error::ImageError;
 use crate::image::{DEFAULT_PATH_ENV, ImageConfig, ImageInfo};
 use crate::oci::{
-    ConfigFile, Descriptor, History, MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST, Manifest, RootFs,
-    host_architecture,
+    ConfigFile, Descriptor, History, MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST, Manifest, RootFs, host_architecture,
 };
 use crate::reference::Reference;
 use crate::store::{ImageStore, Inner, Lease};
@@ -58,10 +57,7 @@ impl ImageStore {
         if reference.digest.is_some() {
             return Err(ImageError::DigestReference(reference.to_string()));
         }
-        let mut config = ImageConfig {
-            env: vec![DEFAULT_PATH_ENV.to_string()],
-            ..ImageConfig::default()
-        };
+        let mut config = ImageConfig { env: vec![DEFAULT_PATH_ENV.to_string()], ..ImageConfig::default() };
         apply_changes(&mut config, changes)?;
 
         let layer = self.inner.ingest_layer(reader)?;
@@ -71,10 +67,7 @@ impl ImageStore {
             architecture: host_architecture().to_string(),
             os: "linux".to_string(),
             config: Some((&config).into()),
-            rootfs: RootFs {
-                kind: "layers".to_string(),
-                diff_ids: vec![layer.diff_id.clone()],
-            },
+            rootfs: RootFs { kind: "layers".to_string(), diff_ids: vec![layer.diff_id.clone()] },
             history: vec![History {
                 created: Some(created),
                 created_by: Some(IMPORT_CREATED_BY.to_string()),
@@ -82,9 +75,7 @@ impl ImageStore {
                 empty_layer: false,
             }],
         };
-        let info = self
-            .inner
-            .commit_image(&[layer], &config_file, &reference)?;
+        let info = self.inner.commit_image(&[layer], &config_file, &reference)?;
         tracing::info!(reference = %reference, id = %info.id, "imported image");
         Ok(info)
     }
@@ -108,11 +99,7 @@ impl Inner {
             annotations: Default::default(),
         };
         staged.commit()?;
-        Ok(IngestedLayer {
-            descriptor,
-            diff_id,
-            _lease: lease,
-        })
+        Ok(IngestedLayer { descriptor, diff_id, _lease: lease })
     }
 
     /// Copy `input` into `writer`; for a compressed layer also decompress it
@@ -126,14 +113,7 @@ impl Inner {
     ) -> Result<Option<Digest>, ImageError> {
         let limit = self.snapshots.limits().max_bytes;
         let temp_path = writer.path().to_path_buf();
-        let mut tee = Tee {
-            input,
-            output: writer,
-            write_error: None,
-            limit,
-            copied: 0,
-            over_limit: false,
-        };
+        let mut tee = Tee { input, output: writer, write_error: None, limit, copied: 0, over_limit: false };
         let mut over_limit = false;
         let result = if compression == Compression::None {
             io::copy(&mut tee, &mut io::sink()).map(|_| None)
@@ -157,22 +137,13 @@ impl Inner {
             let (_, diff_id, _) = tar_stream.finish();
             // Keep whatever follows the compressed stream in the blob, so the
             // stored blob is exactly the input.
-            drained
-                .and_then(|()| io::copy(&mut tee, &mut io::sink()))
-                .map(|_| Some(diff_id))
+            drained.and_then(|()| io::copy(&mut tee, &mut io::sink())).map(|_| Some(diff_id))
         };
         result.map_err(|e| {
             if let Some(source) = tee.write_error.take() {
-                ImageError::Io {
-                    op: "write temp blob",
-                    path: temp_path,
-                    source,
-                }
+                ImageError::Io { op: "write temp blob", path: temp_path, source }
             } else if over_limit || tee.over_limit {
-                ImageError::LimitExceeded {
-                    what: "uncompressed bytes",
-                    limit,
-                }
+                ImageError::LimitExceeded { what: "uncompressed bytes", limit }
             } else {
                 ImageError::InvalidArchive {
                     reason: match compression {
@@ -237,11 +208,7 @@ impl Inner {
 }
 
 fn to_json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, ImageError> {
-    serde_json::to_vec(value).map_err(|source| ImageError::Json {
-        what,
-        location: "new document".to_string(),
-        source,
-    })
+    serde_json::to_vec(value).map_err(|source| ImageError::Json { what, location: "new document".to_string(), source })
 }
 
 /// Copies everything read from `input` into `output` (the blob being

@@ -52,14 +52,8 @@ impl Index {
     /// Point `reference` at `manifest`, returning the manifest it pointed at
     /// before (if any).
     pub(crate) fn set_ref(&mut self, reference: &str, mut manifest: Descriptor) -> Option<Digest> {
-        manifest
-            .annotations
-            .insert(ANNOTATION_REF_NAME.to_string(), reference.to_string());
-        match self
-            .manifests
-            .iter_mut()
-            .find(|d| d.ref_name() == Some(reference))
-        {
+        manifest.annotations.insert(ANNOTATION_REF_NAME.to_string(), reference.to_string());
+        match self.manifests.iter_mut().find(|d| d.ref_name() == Some(reference)) {
             Some(existing) => {
                 let old = existing.digest.clone();
                 *existing = manifest;
@@ -74,19 +68,13 @@ impl Index {
 
     /// Remove the entry for `reference`, returning the manifest it named.
     pub(crate) fn remove_ref(&mut self, reference: &str) -> Option<Digest> {
-        let pos = self
-            .manifests
-            .iter()
-            .position(|d| d.ref_name() == Some(reference))?;
+        let pos = self.manifests.iter().position(|d| d.ref_name() == Some(reference))?;
         Some(self.manifests.remove(pos).digest)
     }
 
     /// The digest `reference` points at.
     pub(crate) fn lookup(&self, reference: &str) -> Option<&Digest> {
-        self.manifests
-            .iter()
-            .find(|d| d.ref_name() == Some(reference))
-            .map(|d| &d.digest)
+        self.manifests.iter().find(|d| d.ref_name() == Some(reference)).map(|d| &d.digest)
     }
 
     /// References pointing at `manifest`, sorted.
@@ -110,11 +98,7 @@ impl Index {
     /// Distinct manifest digests in index order.
     pub(crate) fn manifest_digests(&self) -> Vec<Digest> {
         let mut seen = std::collections::HashSet::new();
-        self.manifests
-            .iter()
-            .filter(|d| seen.insert(d.digest.clone()))
-            .map(|d| d.digest.clone())
-            .collect()
+        self.manifests.iter().filter(|d| seen.insert(d.digest.clone())).map(|d| d.digest.clone()).collect()
     }
 }
 
@@ -140,10 +124,7 @@ mod tests {
         assert_eq!(idx.refs_of(&Digest::of_bytes(b"m1")), ["r/a:1", "r/b:1"]);
         assert_eq!(idx.manifest_digests().len(), 1);
         // Moving a tag returns the old target and keeps one entry per ref.
-        assert_eq!(
-            idx.set_ref("r/a:1", desc(b"m2")),
-            Some(Digest::of_bytes(b"m1"))
-        );
+        assert_eq!(idx.set_ref("r/a:1", desc(b"m2")), Some(Digest::of_bytes(b"m1")));
         assert_eq!(idx.manifests.len(), 2);
         assert_eq!(idx.lookup("r/a:1"), Some(&Digest::of_bytes(b"m2")));
         assert_eq!(idx.remove_ref("r/b:1"), Some(Digest::of_bytes(b"m1")));
@@ -161,9 +142,7 @@ mod tests {
         save(&path, dir.path(), &idx).unwrap();
         assert_eq!(load(&path).unwrap(), idx);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains(
-            "\"org.opencontainers.image.ref.name\": \"docker.io/library/busybox:latest\""
-        ));
+        assert!(text.contains("\"org.opencontainers.image.ref.name\": \"docker.io/library/busybox:latest\""));
         assert!(text.contains("\"mediaType\": \"application/vnd.oci.image.index.v1+json\""));
         // Only index.json is left: the temp file was renamed.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

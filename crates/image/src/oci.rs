@@ -49,9 +49,7 @@ pub struct Descriptor {
 impl Descriptor {
     /// The reference annotation, for index entries.
     pub fn ref_name(&self) -> Option<&str> {
-        self.annotations
-            .get(ANNOTATION_REF_NAME)
-            .map(String::as_str)
+        self.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)
     }
 }
 
@@ -72,11 +70,7 @@ pub struct Index {
 
 impl Default for Index {
     fn default() -> Self {
-        Self {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_INDEX.to_string()),
-            manifests: Vec::new(),
-        }
+        Self { schema_version: 2, media_type: Some(MEDIA_TYPE_INDEX.to_string()), manifests: Vec::new() }
     }
 }
 
@@ -219,9 +213,6 @@ mod tests {
             ..Default::default()
         };
         let v = serde_json::to_value(&cfg).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"WorkingDir": "/w", "ExposedPorts": {"80/tcp": {}}})
-        );
+        assert_eq!(v, serde_json::json!({"WorkingDir": "/w", "ExposedPorts": {"80/tcp": {}}}));
     }
 }

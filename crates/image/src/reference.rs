@@ -53,20 +53,12 @@ impl fmt::Display for ReferenceErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidFormat => f.write_str("invalid reference format"),
-            Self::Uppercase(repo) => write!(
-                f,
-                "invalid reference format: repository name ({repo}) must be lowercase"
-            ),
-            Self::NameTooLong => write!(
-                f,
-                "invalid reference format: repository name must not be more than {MAX_NAME_LEN} characters"
-            ),
-            Self::HexName => {
-                f.write_str("invalid repository name, cannot specify 64-byte hexadecimal strings")
+            Self::Uppercase(repo) => write!(f, "invalid reference format: repository name ({repo}) must be lowercase"),
+            Self::NameTooLong => {
+                write!(f, "invalid reference format: repository name must not be more than {MAX_NAME_LEN} characters")
             }
-            Self::InvalidDigest => {
-                f.write_str("invalid reference format: digest must be sha256:<64 lowercase hex>")
-            }
+            Self::HexName => f.write_str("invalid repository name, cannot specify 64-byte hexadecimal strings"),
+            Self::InvalidDigest => f.write_str("invalid reference format: digest must be sha256:<64 lowercase hex>"),
         }
     }
 }
@@ -87,10 +79,7 @@ pub struct Reference {
 impl Reference {
     /// Parse and normalize `input` (see the module docs for the rules).
     pub fn parse(input: &str) -> Result<Self, ImageError> {
-        parse(input).map_err(|reason| ImageError::InvalidReference {
-            name: input.to_string(),
-            reason,
-        })
+        parse(input).map_err(|reason| ImageError::InvalidReference { name: input.to_string(), reason })
     }
 
     /// `registry/repository`, without tag or digest.
@@ -174,11 +163,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceErrorKind> {
     if !valid_domain(registry) {
         return Err(ReferenceErrorKind::InvalidFormat);
     }
-    let registry = if registry == LEGACY_HUB {
-        DOCKER_HUB
-    } else {
-        registry
-    };
+    let registry = if registry == LEGACY_HUB { DOCKER_HUB } else { registry };
     let repository = if registry == DOCKER_HUB && !path.contains('/') {
         format!("{OFFICIAL_PREFIX}{path}")
     } else {
@@ -199,12 +184,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceErrorKind> {
         (None, None) => Some(DEFAULT_TAG.to_string()),
         (None, Some(_)) => None,
     };
-    Ok(Reference {
-        registry: registry.to_string(),
-        repository,
-        tag,
-        digest,
-    })
+    Ok(Reference { registry: registry.to_string(), repository, tag, digest })
 }
 
 /// Split `name` into (registry, path) by Docker's rule for the first
@@ -212,9 +192,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceErrorKind> {
 fn split_registry(name: &str) -> (&str, &str) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
         {
             (first, rest)
         }
@@ -235,9 +213,7 @@ fn valid_tag(tag: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_TAG_LEN
         && word(bytes[0])
-        && bytes[1..]
-            .iter()
-            .all(|&b| word(b) || b == b'.' || b == b'-')
+        && bytes[1..].iter().all(|&b| word(b) || b == b'.' || b == b'-')
 }
 
 /// `host[:port]`, where host is DNS labels joined by dots or `[ipv6]`.
@@ -314,64 +290,20 @@ mod tests {
     #[test]
     fn normalization_table() {
         let cases: &[(&str, &str, &str)] = &[
-            (
-                "busybox",
-                "docker.io/library/busybox:latest",
-                "busybox:latest",
-            ),
-            (
-                "busybox:1.36",
-                "docker.io/library/busybox:1.36",
-                "busybox:1.36",
-            ),
+            ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+            ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
             ("foo/bar", "docker.io/foo/bar:latest", "foo/bar:latest"),
-            (
-                "docker.io/busybox",
-                "docker.io/library/busybox:latest",
-                "busybox:latest",
-            ),
-            (
-                "index.docker.io/foo/bar:x",
-                "docker.io/foo/bar:x",
-                "foo/bar:x",
-            ),
-            (
-                "docker.io/library/a/b",
-                "docker.io/library/a/b:latest",
-                "library/a/b:latest",
-            ),
-            (
-                "localhost:5000/x:1",
-                "localhost:5000/x:1",
-                "localhost:5000/x:1",
-            ),
+            ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+            ("index.docker.io/foo/bar:x", "docker.io/foo/bar:x", "foo/bar:x"),
+            ("docker.io/library/a/b", "docker.io/library/a/b:latest", "library/a/b:latest"),
+            ("localhost:5000/x:1", "localhost:5000/x:1", "localhost:5000/x:1"),
             ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
             ("host.tld/x", "host.tld/x:latest", "host.tld/x:latest"),
-            (
-                "quay.io/a/b/c:v1.2_3-rc",
-                "quay.io/a/b/c:v1.2_3-rc",
-                "quay.io/a/b/c:v1.2_3-rc",
-            ),
-            (
-                "[::1]:5000/img",
-                "[::1]:5000/img:latest",
-                "[::1]:5000/img:latest",
-            ),
-            (
-                "localhost:5000",
-                "docker.io/library/localhost:5000",
-                "localhost:5000",
-            ),
-            (
-                "a__b/c-d--e.f_g",
-                "docker.io/a__b/c-d--e.f_g:latest",
-                "a__b/c-d--e.f_g:latest",
-            ),
-            (
-                &format!("busybox@{D}"),
-                &format!("docker.io/library/busybox@{D}"),
-                &format!("busybox@{D}"),
-            ),
+            ("quay.io/a/b/c:v1.2_3-rc", "quay.io/a/b/c:v1.2_3-rc", "quay.io/a/b/c:v1.2_3-rc"),
+            ("[::1]:5000/img", "[::1]:5000/img:latest", "[::1]:5000/img:latest"),
+            ("localhost:5000", "docker.io/library/localhost:5000", "localhost:5000"),
+            ("a__b/c-d--e.f_g", "docker.io/a__b/c-d--e.f_g:latest", "a__b/c-d--e.f_g:latest"),
+            (&format!("busybox@{D}"), &format!("docker.io/library/busybox@{D}"), &format!("busybox@{D}")),
             (
                 &format!("r.io:443/busybox:1@{D}"),
                 &format!("r.io:443/busybox:1@{D}"),
@@ -382,11 +314,7 @@ mod tests {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(r.to_string(), *full, "full form of {input}");
             assert_eq!(r.familiar(), *short, "familiar form of {input}");
-            assert_eq!(
-                Reference::parse(full).unwrap(),
-                r,
-                "{full} is a fixed point"
-            );
+            assert_eq!(Reference::parse(full).unwrap(), r, "{full} is a fixed point");
         }
     }
 
@@ -443,10 +371,7 @@ mod tests {
     #[test]
     fn message_matches_kubelet() {
         let err = Reference::parse("foo bar").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"couldn't parse image name "foo bar": invalid reference format"#
-        );
+        assert_eq!(err.to_string(), r#"couldn't parse image name "foo bar": invalid reference format"#);
         let err = Reference::parse("UPPER").unwrap_err();
         assert_eq!(
             err.to_string(),

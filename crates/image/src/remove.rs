@@ -33,9 +33,8 @@ impl ImageStore {
         let inner = &self.inner;
         let state = inner.state();
         let mut index = inner.load_index()?;
-        let resolved = inner
-            .resolve(&index, name_or_id)?
-            .ok_or_else(|| ImageError::NotFound(name_or_id.to_string()))?;
+        let resolved =
+            inner.resolve(&index, name_or_id)?.ok_or_else(|| ImageError::NotFound(name_or_id.to_string()))?;
 
         let untag: Vec<String> = match &resolved.matched {
             Matched::Reference(reference) => {
@@ -54,21 +53,12 @@ impl ImageStore {
                 }
             }
             Matched::Id => {
-                let refs: Vec<String> = resolved
-                    .manifests
-                    .iter()
-                    .flat_map(|m| index.refs_of(m))
-                    .collect();
-                let repositories: BTreeSet<String> = refs
-                    .iter()
-                    .filter_map(|r| Reference::parse(r).ok())
-                    .map(|r| r.name())
-                    .collect();
+                let refs: Vec<String> = resolved.manifests.iter().flat_map(|m| index.refs_of(m)).collect();
+                let repositories: BTreeSet<String> =
+                    refs.iter().filter_map(|r| Reference::parse(r).ok()).map(|r| r.name()).collect();
                 if repositories.len() > 1 {
                     let image = inner.load_image(&resolved.manifests[0])?;
-                    return Err(ImageError::Conflict {
-                        id: image.manifest.config.digest.to_string(),
-                    });
+                    return Err(ImageError::Conflict { id: image.manifest.config.digest.to_string() });
                 }
                 refs
             }
@@ -80,23 +70,13 @@ impl ImageStore {
         if matches!(resolved.matched, Matched::Id) {
             // Images without any reference are listed under their manifest
             // digest only; removing by id removes those entries too.
-            index
-                .manifests
-                .retain(|d| !(d.ref_name().is_none() && resolved.manifests.contains(&d.digest)));
+            index.manifests.retain(|d| !(d.ref_name().is_none() && resolved.manifests.contains(&d.digest)));
         }
         inner.save_index(&index)?;
 
-        let orphans: Vec<_> = resolved
-            .manifests
-            .iter()
-            .filter(|m| !index.contains(m))
-            .cloned()
-            .collect();
+        let orphans: Vec<_> = resolved.manifests.iter().filter(|m| !index.contains(m)).cloned().collect();
         let deleted = inner.collect_garbage(&state, &index, &orphans)?;
         tracing::info!(name = name_or_id, ?untag, ?deleted, "removed image");
-        Ok(RemoveReport {
-            untagged: untag,
-            deleted,
-        })
+        Ok(RemoveReport { untagged: untag, deleted })
     }
 }

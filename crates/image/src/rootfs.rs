@@ -57,11 +57,7 @@ impl ImageStore {
     /// caller mounts it where it likes and unmounts it before
     /// [`ImageStore::cleanup_rootfs`]. Calling this again for the same
     /// directory reuses the existing upper layer.
-    pub fn prepare_rootfs(
-        &self,
-        image: &ImageInfo,
-        container_dir: &Path,
-    ) -> Result<Vec<Mount>, ImageError> {
+    pub fn prepare_rootfs(&self, image: &ImageInfo, container_dir: &Path) -> Result<Vec<Mount>, ImageError> {
         let inner = &self.inner;
         let manifest_digest = Digest::parse(&image.digest)?;
         if !inner.content.path(&manifest_digest).is_file() {
@@ -72,20 +68,12 @@ impl ImageStore {
         let diff_ids = &loaded.config.rootfs.diff_ids;
         // Held until the mount description exists: a concurrent remove of
         // another image sharing these layers must not delete them meanwhile.
-        let _lease = inner.lease(
-            diff_ids
-                .iter()
-                .cloned()
-                .chain(loaded.manifest.layers.iter().map(|l| l.digest.clone())),
-        );
+        let _lease =
+            inner.lease(diff_ids.iter().cloned().chain(loaded.manifest.layers.iter().map(|l| l.digest.clone())));
 
         let upper = container_dir.join(UPPER_DIR);
         let work = container_dir.join(WORK_DIR);
-        let mut lowers: Vec<PathBuf> = diff_ids
-            .iter()
-            .rev()
-            .map(|d| inner.snapshots.fs_path(d))
-            .collect();
+        let mut lowers: Vec<PathBuf> = diff_ids.iter().rev().map(|d| inner.snapshots.fs_path(d)).collect();
         let layerless = lowers.is_empty();
         if layerless {
             lowers.push(container_dir.join(EMPTY_LOWER_DIR));
@@ -94,9 +82,7 @@ impl ImageStore {
             check_mount_path(path)?;
         }
         for (layer, diff_id) in loaded.manifest.layers.iter().zip(diff_ids) {
-            inner
-                .snapshots
-                .ensure(diff_id, || inner.content.open(&layer.digest))?;
+            inner.snapshots.ensure(diff_id, || inner.content.open(&layer.digest))?;
         }
         if layerless {
             create_dir(&lowers[0], 0o755)?;
@@ -116,15 +102,10 @@ impl ImageStore {
                 Some(rustix::fs::Gid::from_raw(top.gid())),
             )
             .at("chown", &upper)?;
-            fs::set_permissions(&upper, fs::Permissions::from_mode(top.mode() & 0o7777))
-                .at("chmod", &upper)?;
+            fs::set_permissions(&upper, fs::Permissions::from_mode(top.mode() & 0o7777)).at("chmod", &upper)?;
         }
 
-        let lowerdir = lowers
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":");
+        let lowerdir = lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
         Ok(vec![Mount {
             fstype: "overlay".to_string(),
             source: "overlay".to_string(),
@@ -153,11 +134,7 @@ impl ImageStore {
 }
 
 fn create_dir(path: &Path, mode: u32) -> Result<(), ImageError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-        .at("create directory", path)
+    DirBuilder::new().recursive(true).mode(mode).create(path).at("create directory", path)
 }
 
 /// overlayfs splits its options on `,` and `lowerdir` on `:`; such paths
@@ -205,12 +182,7 @@ mod tests {
     /// A two-layer image built with the crate's own ingest and commit steps.
     fn two_layer_image(store: &ImageStore) -> ImageInfo {
         let inner = &store.inner;
-        let bottom = layer(&[
-            ("a", Some(b"bottom a")),
-            ("b", Some(b"bottom b")),
-            ("d", None),
-            ("d/x", Some(b"x")),
-        ]);
+        let bottom = layer(&[("a", Some(b"bottom a")), ("b", Some(b"bottom b")), ("d", None), ("d/x", Some(b"x"))]);
         let top = layer(&[
             (".wh.a", Some(b"")),
             ("b", Some(b"top b")),
@@ -223,10 +195,7 @@ mod tests {
         let config = ConfigFile {
             architecture: "amd64".into(),
             os: "linux".into(),
-            rootfs: RootFs {
-                kind: "layers".into(),
-                diff_ids: vec![l1.diff_id.clone(), l2.diff_id.clone()],
-            },
+            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![l1.diff_id.clone(), l2.diff_id.clone()] },
             ..Default::default()
         };
         let reference = Reference::parse("two:layers").unwrap();
@@ -258,10 +227,8 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }
@@ -283,11 +250,7 @@ mod tests {
         let mounts = store.prepare_rootfs(&image, &container).unwrap();
         assert_eq!(
             mounts[0].options[0],
-            format!(
-                "lowerdir={}:{}",
-                snaps.fs_path(&top).display(),
-                snaps.fs_path(&bottom).display()
-            )
+            format!("lowerdir={}:{}", snaps.fs_path(&top).display(), snaps.fs_path(&bottom).display())
         );
         {
             let merged = Mounted::new(&mounts[0], &container.join("rootfs"));
@@ -303,10 +266,7 @@ mod tests {
     fn mount_paths_with_separators_are_refused() {
         assert!(check_mount_path(Path::new("/var/lib/peapod/c1/upper")).is_ok());
         for bad in ["/a,b/upper", "/a:b/upper", "/x/lowerdir=/etc,upperdir=/"] {
-            assert!(matches!(
-                check_mount_path(Path::new(bad)),
-                Err(ImageError::UnsafeMountPath(_))
-            ));
+            assert!(matches!(check_mount_path(Path::new(bad)), Err(ImageError::UnsafeMountPath(_))));
         }
     }
 
@@ -315,11 +275,7 @@ mod tests {
         let m = Mount {
             fstype: "overlay".into(),
             source: "overlay".into(),
-            options: vec![
-                "lowerdir=/a:/b".into(),
-                "upperdir=/u".into(),
-                "workdir=/w".into(),
-            ],
+            options: vec!["lowerdir=/a:/b".into(), "upperdir=/u".into(), "workdir=/w".into()],
         };
         assert_eq!(m.data(), "lowerdir=/a:/b,upperdir=/u,workdir=/w");
     }

@@ -34,12 +34,7 @@ pub(crate) struct Snapshotter {
 
 impl Snapshotter {
     pub(crate) fn new(dir: PathBuf, tmp: PathBuf, limits: UnpackLimits) -> Self {
-        Self {
-            dir,
-            tmp,
-            limits,
-            locks: Mutex::new(HashMap::new()),
-        }
+        Self { dir, tmp, limits, locks: Mutex::new(HashMap::new()) }
     }
 
     /// The caps applied when unpacking.
@@ -77,9 +72,7 @@ impl Snapshotter {
         let fs_dir = staging.path().join(FS_DIR);
         let mut builder = DirBuilder::new();
         builder.mode(0o755);
-        builder
-            .create(staging.path())
-            .at("create directory", staging.path())?;
+        builder.create(staging.path()).at("create directory", staging.path())?;
         builder.create(&fs_dir).at("create directory", &fs_dir)?;
         // The umask applied to mkdir; the layer root defaults to 0755 unless
         // the archive has a `./` entry.
@@ -135,13 +128,8 @@ impl Snapshotter {
     /// Run `f` holding the lock for `diff_id`; the lock entry is dropped
     /// again when nobody else waits for it.
     fn with_layer_lock<T>(&self, diff_id: &Digest, f: impl FnOnce() -> T) -> T {
-        let lock = self
-            .locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(diff_id.clone())
-            .or_default()
-            .clone();
+        let lock =
+            self.locks.lock().unwrap_or_else(PoisonError::into_inner).entry(diff_id.clone()).or_default().clone();
         let result = {
             let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
             f()
@@ -184,10 +172,7 @@ mod tests {
     fn concurrent_requests_unpack_once() {
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("blob");
-        fs::File::create(&blob)
-            .unwrap()
-            .write_all(&layer())
-            .unwrap();
+        fs::File::create(&blob).unwrap().write_all(&layer()).unwrap();
         let diff_id = Digest::of_bytes(&layer());
         let snaps = snapshotter(dir.path());
         let opens = AtomicUsize::new(0);
@@ -208,14 +193,8 @@ mod tests {
         });
         assert_eq!(opens.load(Ordering::SeqCst), 1);
         assert_eq!(unpacked.iter().filter(|u| **u).count(), 1);
-        assert_eq!(
-            fs::read(snaps.fs_path(&diff_id).join("hello")).unwrap(),
-            b"world"
-        );
-        assert!(
-            snaps.locks.lock().unwrap().is_empty(),
-            "lock entries are dropped"
-        );
+        assert_eq!(fs::read(snaps.fs_path(&diff_id).join("hello")).unwrap(), b"world");
+        assert!(snaps.locks.lock().unwrap().is_empty(), "lock entries are dropped");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
@@ -226,16 +205,11 @@ mod tests {
         fs::write(&blob, layer()).unwrap();
         let snaps = snapshotter(dir.path());
         let claimed = Digest::of_bytes(b"something else");
-        let err = snaps
-            .ensure(&claimed, || File::open(&blob).at("open", &blob))
-            .unwrap_err();
+        let err = snaps.ensure(&claimed, || File::open(&blob).at("open", &blob)).unwrap_err();
         assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
         assert!(!snaps.exists(&claimed));
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(
-            fs::read_dir(dir.path().join("snapshots")).unwrap().count(),
-            0
-        );
+        assert_eq!(fs::read_dir(dir.path().join("snapshots")).unwrap().count(), 0);
     }
 
     #[test]
@@ -245,9 +219,7 @@ mod tests {
         fs::write(&blob, layer()).unwrap();
         let snaps = snapshotter(dir.path());
         let diff_id = Digest::of_bytes(&layer());
-        snaps
-            .ensure(&diff_id, || File::open(&blob).at("open", &blob))
-            .unwrap();
+        snaps.ensure(&diff_id, || File::open(&blob).at("open", &blob)).unwrap();
         assert!(snaps.remove(&diff_id).unwrap());
         assert!(!snaps.exists(&diff_id));
         assert!(!snaps.remove(&diff_id).unwrap());

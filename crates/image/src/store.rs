@@ -125,11 +125,8 @@ impl ImageStore {
         }
         for entry in fs::read_dir(&tmp).at("read directory", &tmp)? {
             let path = entry.at("read directory", &tmp)?.path();
-            let result = if path.is_dir() && !path.is_symlink() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
+            let result =
+                if path.is_dir() && !path.is_symlink() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
             result.at("remove leftover", &path)?;
         }
         let layout = root.join("oci-layout");
@@ -145,9 +142,7 @@ impl ImageStore {
         };
         // Fail now, not on first use, if the index is unreadable.
         inner.load_index()?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The store's root directory.
@@ -235,27 +230,16 @@ impl Inner {
 
     /// Protect `keys` from garbage collection.
     pub(crate) fn lease(&self, keys: impl IntoIterator<Item = Digest>) -> Lease<'_> {
-        let mut lease = Lease {
-            inner: self,
-            keys: Vec::new(),
-        };
+        let mut lease = Lease { inner: self, keys: Vec::new() };
         for key in keys {
             lease.add(key);
         }
         lease
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        what: &'static str,
-        digest: &Digest,
-    ) -> Result<T, ImageError> {
+    fn read_json<T: serde::de::DeserializeOwned>(&self, what: &'static str, digest: &Digest) -> Result<T, ImageError> {
         let bytes = self.content.read(digest)?;
-        serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
-            what,
-            location: digest.to_string(),
-            source,
-        })
+        serde_json::from_slice(&bytes).map_err(|source| ImageError::Json { what, location: digest.to_string(), source })
     }
 
     /// Read a manifest and its config, checking they agree.
@@ -275,11 +259,7 @@ impl Inner {
         Ok(LoadedImage { manifest, config })
     }
 
-    pub(crate) fn info(
-        &self,
-        index: &Index,
-        manifest_digest: &Digest,
-    ) -> Result<ImageInfo, ImageError> {
+    pub(crate) fn info(&self, index: &Index, manifest_digest: &Digest) -> Result<ImageInfo, ImageError> {
         let LoadedImage { manifest, config } = self.load_image(manifest_digest)?;
         Ok(ImageInfo {
             id: manifest.config.digest.to_string(),
@@ -288,41 +268,27 @@ impl Inner {
             size: manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
             created: config.created,
             config: config.config.unwrap_or_default().into(),
-            layers: config
-                .rootfs
-                .diff_ids
-                .iter()
-                .map(Digest::to_string)
-                .collect(),
+            layers: config.rootfs.diff_ids.iter().map(Digest::to_string).collect(),
         })
     }
 
     /// Resolve a name or id against `index` (see [`ImageStore::get`]).
-    pub(crate) fn resolve(
-        &self,
-        index: &Index,
-        name_or_id: &str,
-    ) -> Result<Option<Resolved>, ImageError> {
+    pub(crate) fn resolve(&self, index: &Index, name_or_id: &str) -> Result<Option<Resolved>, ImageError> {
         if let Some(hex) = name_or_id.strip_prefix("sha256:") {
             return self.resolve_id(index, name_or_id, hex);
         }
         if is_sha256_hex(name_or_id) {
             return self.resolve_id(index, name_or_id, name_or_id);
         }
-        let looks_like_id = name_or_id.len() >= MIN_ID_PREFIX
-            && name_or_id
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let looks_like_id =
+            name_or_id.len() >= MIN_ID_PREFIX && name_or_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         let reference = match Reference::parse(name_or_id) {
             Ok(r) => r,
             Err(_) if looks_like_id => return self.resolve_id(index, name_or_id, name_or_id),
             Err(e) => return Err(e),
         };
         if let Some(manifest) = self.find_reference(index, &reference) {
-            return Ok(Some(Resolved {
-                manifests: vec![manifest],
-                matched: Matched::Reference(reference),
-            }));
+            return Ok(Some(Resolved { manifests: vec![manifest], matched: Matched::Reference(reference) }));
         }
         if looks_like_id {
             return self.resolve_id(index, name_or_id, name_or_id);
@@ -342,20 +308,11 @@ impl Inner {
             .manifests
             .iter()
             .filter(|d| d.digest == wanted)
-            .find(|d| {
-                d.ref_name()
-                    .and_then(|r| Reference::parse(r).ok())
-                    .is_some_and(|r| r.name() == name)
-            })
+            .find(|d| d.ref_name().and_then(|r| Reference::parse(r).ok()).is_some_and(|r| r.name() == name))
             .map(|d| d.digest.clone())
     }
 
-    fn resolve_id(
-        &self,
-        index: &Index,
-        input: &str,
-        hex: &str,
-    ) -> Result<Option<Resolved>, ImageError> {
+    fn resolve_id(&self, index: &Index, input: &str, hex: &str) -> Result<Option<Resolved>, ImageError> {
         let valid = hex.len() >= MIN_ID_PREFIX
             && hex.len() <= 64
             && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -379,14 +336,8 @@ impl Inner {
         }
         match ids.len() {
             0 => Ok(None),
-            1 => Ok(Some(Resolved {
-                manifests,
-                matched: Matched::Id,
-            })),
-            count => Err(ImageError::AmbiguousId {
-                prefix: input.to_string(),
-                count,
-            }),
+            1 => Ok(Some(Resolved { manifests, matched: Matched::Id })),
+            count => Err(ImageError::AmbiguousId { prefix: input.to_string(), count }),
         }
     }
 
@@ -487,14 +438,8 @@ mod tests {
         let config = ConfigFile {
             architecture: "amd64".into(),
             os: "linux".into(),
-            rootfs: RootFs {
-                kind: "layers".into(),
-                diff_ids: vec![],
-            },
-            history: vec![History {
-                comment: Some(comment.into()),
-                ..Default::default()
-            }],
+            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] },
+            history: vec![History { comment: Some(comment.into()), ..Default::default() }],
             ..Default::default()
         };
         let config_bytes = serde_json::to_vec(&config).unwrap();
@@ -521,9 +466,7 @@ mod tests {
             size: manifest_bytes.len() as u64,
             annotations: Default::default(),
         };
-        inner
-            .point_reference(&state, &mut index, &reference, desc)
-            .unwrap();
+        inner.point_reference(&state, &mut index, &reference, desc).unwrap();
         config_digest
     }
 
@@ -536,18 +479,11 @@ mod tests {
             let config = ConfigFile {
                 architecture: "amd64".into(),
                 os: "linux".into(),
-                rootfs: RootFs {
-                    kind: "layers".into(),
-                    diff_ids: vec![],
-                },
-                history: vec![History {
-                    comment: Some(comment.clone()),
-                    ..Default::default()
-                }],
+                rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] },
+                history: vec![History { comment: Some(comment.clone()), ..Default::default() }],
                 ..Default::default()
             };
-            let hex =
-                Digest::of_bytes(&serde_json::to_vec(&config).unwrap()).hex()[..4].to_string();
+            let hex = Digest::of_bytes(&serde_json::to_vec(&config).unwrap()).hex()[..4].to_string();
             if let Some(other) = seen.insert(hex, comment.clone()) {
                 return (other, comment);
             }
@@ -571,10 +507,7 @@ mod tests {
             }
             other => panic!("expected ambiguity, got {other:?}"),
         }
-        assert!(matches!(
-            store.remove(shared),
-            Err(ImageError::AmbiguousId { .. })
-        ));
+        assert!(matches!(store.remove(shared), Err(ImageError::AmbiguousId { .. })));
         // A longer prefix (they differ within 64 digits) is unique again.
         let unique = id1
             .hex()
@@ -615,12 +548,6 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 
         fs::write(dir.path().join("index.json"), b"{not json").unwrap();
-        assert!(matches!(
-            ImageStore::open(dir.path()),
-            Err(ImageError::Json {
-                what: "image index",
-                ..
-            })
-        ));
+        assert!(matches!(ImageStore::open(dir.path()), Err(ImageError::Json { what: "image index", .. })));
     }
 }

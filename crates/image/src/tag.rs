@@ -18,9 +18,7 @@ impl ImageStore {
         let inner = &self.inner;
         let state = inner.state();
         let mut index = inner.load_index()?;
-        let resolved = inner
-            .resolve(&index, source)?
-            .ok_or_else(|| ImageError::NotFound(source.to_string()))?;
+        let resolved = inner.resolve(&index, source)?.ok_or_else(|| ImageError::NotFound(source.to_string()))?;
         let manifest = &resolved.manifests[0];
         let mut descriptor = index
             .manifests

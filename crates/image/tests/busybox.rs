@@ -11,8 +11,7 @@ use common::{OverlayMount, list_dir, snapshot_dir, store};
 use peapod_image::digest::Digest;
 
 fn make_rootfs(out: &Path) {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-rootfs.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-rootfs.sh");
     let status = Command::new("bash").arg(&script).arg(out).status().unwrap();
     assert!(status.success(), "{} failed", script.display());
 }
@@ -30,29 +29,15 @@ fn busybox_rootfs_imports_mounts_and_runs() {
     assert_eq!(fs::read(&again).unwrap(), tar);
 
     let (_dir, store) = store();
-    let info = store
-        .import_rootfs(
-            fs::File::open(&tar_path).unwrap(),
-            "busybox:test",
-            &["CMD [\"sh\"]".into()],
-        )
-        .unwrap();
+    let info =
+        store.import_rootfs(fs::File::open(&tar_path).unwrap(), "busybox:test", &["CMD [\"sh\"]".into()]).unwrap();
     assert_eq!(info.layers, [Digest::of_bytes(&tar).to_string()]);
     assert_eq!(info.config.cmd, Some(vec!["sh".to_string()]));
 
     let snapshot = snapshot_dir(&store, &info.layers[0]);
-    let applets = Command::new("/bin/busybox")
-        .arg("--list")
-        .output()
-        .unwrap()
-        .stdout;
-    for applet in String::from_utf8(applets)
-        .unwrap()
-        .lines()
-        .filter(|a| *a != "busybox")
-    {
-        let link = fs::read_link(snapshot.join("bin").join(applet))
-            .unwrap_or_else(|e| panic!("bin/{applet}: {e}"));
+    let applets = Command::new("/bin/busybox").arg("--list").output().unwrap().stdout;
+    for applet in String::from_utf8(applets).unwrap().lines().filter(|a| *a != "busybox") {
+        let link = fs::read_link(snapshot.join("bin").join(applet)).unwrap_or_else(|e| panic!("bin/{applet}: {e}"));
         assert_eq!(link.to_str(), Some("busybox"));
     }
 
@@ -61,10 +46,7 @@ fn busybox_rootfs_imports_mounts_and_runs() {
     let mounts = store.prepare_rootfs(&info, &container).unwrap();
     assert_eq!(mounts.len(), 1);
     let m = &mounts[0];
-    assert_eq!(
-        (m.fstype.as_str(), m.source.as_str()),
-        ("overlay", "overlay")
-    );
+    assert_eq!((m.fstype.as_str(), m.source.as_str()), ("overlay", "overlay"));
     assert_eq!(
         m.options,
         [
@@ -78,33 +60,18 @@ fn busybox_rootfs_imports_mounts_and_runs() {
         let merged = OverlayMount::mount(m, &container.join("rootfs"));
         let root = merged.path();
         assert!(root.join("bin/sh").exists(), "bin/sh resolves to busybox");
-        assert!(
-            fs::read_to_string(root.join("etc/passwd"))
-                .unwrap()
-                .starts_with("root:x:0:0:")
-        );
+        assert!(fs::read_to_string(root.join("etc/passwd")).unwrap().starts_with("root:x:0:0:"));
         assert!(!root.join("etc/nsswitch.conf").exists());
 
         let out = Command::new("chroot")
             .arg(root)
-            .args([
-                "/bin/sh",
-                "-c",
-                "echo written > /tmp/new && cat /tmp/new && id -u",
-            ])
+            .args(["/bin/sh", "-c", "echo written > /tmp/new && cat /tmp/new && id -u"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "written\n0\n");
         // The write went to the container's upper layer, not the snapshot.
-        assert_eq!(
-            fs::read(container.join("upper/tmp/new")).unwrap(),
-            b"written\n"
-        );
+        assert_eq!(fs::read(container.join("upper/tmp/new")).unwrap(), b"written\n");
         assert!(!snapshot.join("tmp/new").exists());
     }
 

@@ -35,23 +35,15 @@ fn removing_the_last_reference_deletes_everything_it_alone_used() {
 fn shared_layer_survives_until_its_last_image_goes() {
     let (_dir, store) = store();
     let tar = layer(b"shared");
-    let a = store
-        .import_rootfs(&tar[..], "a", &["ENV WHO=a".into()])
-        .unwrap();
-    let b = store
-        .import_rootfs(&tar[..], "b", &["ENV WHO=b".into()])
-        .unwrap();
+    let a = store.import_rootfs(&tar[..], "a", &["ENV WHO=a".into()]).unwrap();
+    let b = store.import_rootfs(&tar[..], "b", &["ENV WHO=b".into()]).unwrap();
     assert_ne!(a.id, b.id);
     assert_eq!(a.layers, b.layers);
     let snapshot = snapshot_dir(&store, &a.layers[0]);
     let layer_blob = store.root().join("blobs/sha256").join(&a.layers[0][7..]);
 
     let report = store.remove("a").unwrap();
-    assert_eq!(
-        report.deleted,
-        std::slice::from_ref(&a.id),
-        "only a's config, not the shared layer"
-    );
+    assert_eq!(report.deleted, std::slice::from_ref(&a.id), "only a's config, not the shared layer");
     assert!(snapshot.join("data/f").exists());
     assert!(layer_blob.exists());
     // b still resolves and can still be prepared.
@@ -83,10 +75,7 @@ fn remove_by_id_untags_all_tags_of_one_repository() {
     let info = store.import_rootfs(&layer(b"x")[..], "app:1", &[]).unwrap();
     store.tag("app:1", "app:2").unwrap();
     let report = store.remove(&info.id[7..19]).unwrap();
-    assert_eq!(
-        report.untagged,
-        ["docker.io/library/app:1", "docker.io/library/app:2"]
-    );
+    assert_eq!(report.untagged, ["docker.io/library/app:1", "docker.io/library/app:2"]);
     assert_eq!(report.deleted[0], info.id);
     assert!(store.list().unwrap().is_empty());
 }
@@ -97,22 +86,13 @@ fn remove_by_id_across_repositories_is_a_conflict() {
     let info = store.import_rootfs(&layer(b"x")[..], "one", &[]).unwrap();
     store.tag("one", "localhost:5000/two").unwrap();
     let err = store.remove(&info.id).unwrap_err();
-    assert!(
-        matches!(&err, ImageError::Conflict { id } if *id == info.id),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("referenced in multiple repositories")
-    );
+    assert!(matches!(&err, ImageError::Conflict { id } if *id == info.id), "{err}");
+    assert!(err.to_string().contains("referenced in multiple repositories"));
     // Nothing changed.
     assert_eq!(store.get(&info.id).unwrap().unwrap().references.len(), 2);
     // By name each goes separately; the second deletes the image.
     assert!(store.remove("one").unwrap().deleted.is_empty());
-    assert_eq!(
-        store.remove("localhost:5000/two").unwrap().deleted[0],
-        info.id
-    );
+    assert_eq!(store.remove("localhost:5000/two").unwrap().deleted[0], info.id);
 }
 
 #[test]

@@ -30,12 +30,7 @@ impl Sandbox {
         fs::create_dir(&dest).unwrap();
         fs::create_dir(&outside).unwrap();
         fs::write(outside.join("sentinel"), b"untouched").unwrap();
-        Self {
-            _dir: dir,
-            base,
-            dest,
-            outside,
-        }
+        Self { _dir: dir, base, dest, outside }
     }
 
     fn unpack(&self, tar: &[u8]) -> Result<Unpacked, ImageError> {
@@ -46,10 +41,7 @@ impl Sandbox {
     fn assert_outside_untouched(&self) {
         assert_eq!(list_dir(&self.base), ["layer", "outside"]);
         assert_eq!(list_dir(&self.outside), ["sentinel"]);
-        assert_eq!(
-            fs::read(self.outside.join("sentinel")).unwrap(),
-            b"untouched"
-        );
+        assert_eq!(fs::read(self.outside.join("sentinel")).unwrap(), b"untouched");
         let sentinel = fs::metadata(self.outside.join("sentinel")).unwrap();
         assert_eq!((sentinel.nlink(), sentinel.mode() & 0o7777), (1, 0o644));
         assert_eq!(fs::metadata(&self.outside).unwrap().mode() & 0o7777, 0o755);
@@ -62,12 +54,7 @@ fn outside_abs(sb: &Sandbox) -> String {
 
 #[test]
 fn dotdot_paths_are_refused() {
-    for path in [
-        "../escape",
-        "a/../../escape",
-        "../outside/pwned",
-        "./../../x",
-    ] {
+    for path in ["../escape", "a/../../escape", "../outside/pwned", "./../../x"] {
         let sb = Sandbox::new();
         let mut t = TarBuilder::new();
         t.file(path, b"pwned", 0o644);
@@ -84,8 +71,7 @@ fn absolute_paths_land_inside_the_layer() {
     let sb = Sandbox::new();
     let target = format!("{}/pwned", outside_abs(&sb));
     let mut t = TarBuilder::new();
-    t.file(&target, b"inside", 0o644)
-        .file("/abs/escape", b"inside", 0o644);
+    t.file(&target, b"inside", 0o644).file("/abs/escape", b"inside", 0o644);
     sb.unpack(&t.finish()).unwrap();
     sb.assert_outside_untouched();
     assert_eq!(fs::read(sb.dest.join(&target[1..])).unwrap(), b"inside");
@@ -96,8 +82,7 @@ fn absolute_paths_land_inside_the_layer() {
 fn writing_through_a_symlink_to_outside_is_refused() {
     let sb = Sandbox::new();
     let mut t = TarBuilder::new();
-    t.symlink("evil", &outside_abs(&sb))
-        .file("evil/pwned", b"pwned", 0o644);
+    t.symlink("evil", &outside_abs(&sb)).file("evil/pwned", b"pwned", 0o644);
     let err = sb.unpack(&t.finish()).unwrap_err();
     assert!(matches!(err, ImageError::UnsafeEntry { .. }), "{err}");
     sb.assert_outside_untouched();
@@ -116,10 +101,7 @@ fn relative_symlink_escapes_are_clamped_to_the_layer_root() {
     sb.assert_outside_untouched();
     // `up` resolves to the layer root, `sib` to the layer's own `outside/`.
     assert_eq!(fs::read(sb.dest.join("pwned")).unwrap(), b"clamped");
-    assert_eq!(
-        fs::read(sb.dest.join("outside/pwned2")).unwrap(),
-        b"clamped"
-    );
+    assert_eq!(fs::read(sb.dest.join("outside/pwned2")).unwrap(), b"clamped");
 }
 
 #[test]
@@ -132,16 +114,7 @@ fn symlink_or_dir_replaced_by_a_new_entry_never_writes_through() {
         .symlink("dirlink", &outside_abs(&sb))
         .dir("dirlink", 0o700)
         .symlink("chmodme", &sentinel)
-        .raw(
-            EntryType::Fifo,
-            "chmodme",
-            None,
-            b"",
-            0o600,
-            0,
-            0,
-            common::MTIME,
-        );
+        .raw(EntryType::Fifo, "chmodme", None, b"", 0o600, 0, 0, common::MTIME);
     sb.unpack(&t.finish()).unwrap();
     sb.assert_outside_untouched();
     assert_eq!(fs::read(sb.dest.join("link")).unwrap(), b"replaced");
@@ -171,8 +144,7 @@ fn hard_links_cannot_reach_outside() {
         (
             "through a symlinked dir",
             Box::new(|sb, t| {
-                t.symlink("evil", &outside_abs(sb))
-                    .hardlink("h", "evil/sentinel");
+                t.symlink("evil", &outside_abs(sb)).hardlink("h", "evil/sentinel");
             }),
             false,
         ),
@@ -189,11 +161,7 @@ fn hard_links_cannot_reach_outside() {
         let mut t = TarBuilder::new();
         build(&sb, &mut t);
         let err = sb.unpack(&t.finish()).unwrap_err();
-        assert_eq!(
-            matches!(err, ImageError::UnsafeEntry { .. }),
-            is_unsafe,
-            "{name}: {err}"
-        );
+        assert_eq!(matches!(err, ImageError::UnsafeEntry { .. }), is_unsafe, "{name}: {err}");
         assert!(!sb.dest.join("h").exists(), "{name}");
         sb.assert_outside_untouched();
     }
@@ -219,20 +187,11 @@ fn hard_link_to_a_file_of_the_layer_through_a_symlink_stays_inside() {
 fn device_nodes_and_global_headers_are_skipped_and_counted() {
     let sb = Sandbox::new();
     let mut t = TarBuilder::new();
-    t.raw(
-        EntryType::XGlobalHeader,
-        "",
-        None,
-        b"9 a=bcd\n",
-        0o644,
-        0,
-        0,
-        0,
-    )
-    .dir("dev", 0o755)
-    .device(EntryType::Char, "dev/null", 1, 3)
-    .device(EntryType::Block, "dev/sda", 8, 0)
-    .file("dev/ok", b"", 0o644);
+    t.raw(EntryType::XGlobalHeader, "", None, b"9 a=bcd\n", 0o644, 0, 0, 0)
+        .dir("dev", 0o755)
+        .device(EntryType::Char, "dev/null", 1, 3)
+        .device(EntryType::Block, "dev/sda", 8, 0)
+        .file("dev/ok", b"", 0o644);
     let out = sb.unpack(&t.finish()).unwrap();
     assert_eq!(out.stats.skipped_devices, 2);
     assert_eq!(out.stats.skipped_other, 1, "the PAX global header");
@@ -257,27 +216,14 @@ fn whiteouts_and_opaque_dirs_are_converted() {
     assert!(is_whiteout(&sb.dest.join("prewhiteout")));
     assert_eq!(fs::read(sb.dest.join("kept")).unwrap(), b"same layer");
     assert_eq!(opaque(&sb.dest.join("d")), Some(b"y".to_vec()));
-    assert_eq!(
-        list_dir(&sb.dest),
-        ["d", "gone", "kept", "prewhiteout", "sub"]
-    );
-    assert_eq!(
-        (
-            out.stats.whiteouts,
-            out.stats.opaque_dirs,
-            out.stats.skipped_other
-        ),
-        (3, 1, 1)
-    );
+    assert_eq!(list_dir(&sb.dest), ["d", "gone", "kept", "prewhiteout", "sub"]);
+    assert_eq!((out.stats.whiteouts, out.stats.opaque_dirs, out.stats.skipped_other), (3, 1, 1));
 
     for bad in [".wh..", "x/.wh..."] {
         let sb = Sandbox::new();
         let mut t = TarBuilder::new();
         t.file(bad, b"", 0o644);
-        assert!(
-            matches!(sb.unpack(&t.finish()), Err(ImageError::UnsafeEntry { .. })),
-            "{bad}"
-        );
+        assert!(matches!(sb.unpack(&t.finish()), Err(ImageError::UnsafeEntry { .. })), "{bad}");
     }
 }
 
@@ -306,22 +252,10 @@ fn whiteouts_hide_lower_files_on_a_real_overlay_mount() {
         .file("d/y", b"y", 0o644);
     unpack_layer(&t.finish()[..], &lower, &UnpackLimits::default()).unwrap();
     let mut t = TarBuilder::new();
-    t.file(".wh.a", b"", 0o644)
-        .dir("d", 0o755)
-        .file("d/.wh..wh..opq", b"", 0o644)
-        .file("d/z", b"z", 0o644);
-    unpack_layer(
-        &gzip(&t.finish())[..],
-        &upper_layer,
-        &UnpackLimits::default(),
-    )
-    .unwrap();
+    t.file(".wh.a", b"", 0o644).dir("d", 0o755).file("d/.wh..wh..opq", b"", 0o644).file("d/z", b"z", 0o644);
+    unpack_layer(&gzip(&t.finish())[..], &upper_layer, &UnpackLimits::default()).unwrap();
 
-    let (upper, work, merged) = (
-        dir.path().join("u"),
-        dir.path().join("w"),
-        dir.path().join("m"),
-    );
+    let (upper, work, merged) = (dir.path().join("u"), dir.path().join("w"), dir.path().join("m"));
     fs::create_dir(&upper).unwrap();
     fs::create_dir(&work).unwrap();
     let mount = peapod_image::Mount {
@@ -335,11 +269,7 @@ fn whiteouts_hide_lower_files_on_a_real_overlay_mount() {
     };
     let m = OverlayMount::mount(&mount, &merged);
     assert_eq!(list_dir(m.path()), ["b", "d"], "whiteout hides a");
-    assert_eq!(
-        list_dir(&m.path().join("d")),
-        ["z"],
-        "opaque d hides x and y"
-    );
+    assert_eq!(list_dir(&m.path().join("d")), ["z"], "opaque d hides x and y");
     assert_eq!(fs::read(m.path().join("b")).unwrap(), b"lower b");
 }
 
@@ -347,23 +277,13 @@ fn whiteouts_hide_lower_files_on_a_real_overlay_mount() {
 fn xattrs_are_applied_except_overlay_ones() {
     let sb = Sandbox::new();
     let mut t = TarBuilder::new();
-    t.pax(&[
-        ("SCHILY.xattr.user.note", b"hello"),
-        ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
-    ])
-    .dir("smuggled", 0o755)
-    .pax(&[("SCHILY.xattr.user.k", b"v"), ("mtime", b"1600000000.25")])
-    .file("f", b"data", 0o644);
+    t.pax(&[("SCHILY.xattr.user.note", b"hello"), ("SCHILY.xattr.trusted.overlay.opaque", b"y")])
+        .dir("smuggled", 0o755)
+        .pax(&[("SCHILY.xattr.user.k", b"v"), ("mtime", b"1600000000.25")])
+        .file("f", b"data", 0o644);
     let out = sb.unpack(&t.finish()).unwrap();
-    assert_eq!(
-        xattr(&sb.dest.join("smuggled"), "user.note"),
-        Some(b"hello".to_vec())
-    );
-    assert_eq!(
-        opaque(&sb.dest.join("smuggled")),
-        None,
-        "archive cannot set overlay xattrs"
-    );
+    assert_eq!(xattr(&sb.dest.join("smuggled"), "user.note"), Some(b"hello".to_vec()));
+    assert_eq!(opaque(&sb.dest.join("smuggled")), None, "archive cannot set overlay xattrs");
     assert_eq!(xattr(&sb.dest.join("f"), "user.k"), Some(b"v".to_vec()));
     let f = fs::metadata(sb.dest.join("f")).unwrap();
     assert_eq!((f.mtime(), f.mtime_nsec()), (1_600_000_000, 250_000_000));
@@ -391,22 +311,11 @@ fn later_entries_replace_earlier_ones_of_another_type() {
     sb.unpack(&t.finish()).unwrap();
     assert_eq!(fs::read(sb.dest.join("x/y")).unwrap(), b"child");
     assert_eq!(fs::read(sb.dest.join("d")).unwrap(), b"now a file");
-    assert_eq!(
-        fs::read(sb.dest.join("orig")).unwrap(),
-        b"original",
-        "no write through the old link"
-    );
+    assert_eq!(fs::read(sb.dest.join("orig")).unwrap(), b"original", "no write through the old link");
     assert_eq!(fs::read(sb.dest.join("alias")).unwrap(), b"new alias");
-    assert_eq!(
-        fs::read_link(sb.dest.join("s")).unwrap().to_str(),
-        Some("x/y")
-    );
+    assert_eq!(fs::read_link(sb.dest.join("s")).unwrap().to_str(), Some("x/y"));
     let keep = fs::metadata(sb.dest.join("keep")).unwrap();
-    assert_eq!(
-        keep.mode() & 0o7777,
-        0o755,
-        "directory over directory merges, later metadata wins"
-    );
+    assert_eq!(keep.mode() & 0o7777, 0o755, "directory over directory merges, later metadata wins");
     assert!(sb.dest.join("keep/inner").exists());
 }
 
@@ -429,40 +338,16 @@ fn caps_stop_bombs() {
     for i in 0..5 {
         t.file(&format!("f{i}"), b"", 0o644);
     }
-    let limits = UnpackLimits {
-        max_entries: 3,
-        ..UnpackLimits::default()
-    };
+    let limits = UnpackLimits { max_entries: 3, ..UnpackLimits::default() };
     let err = unpack_layer(&t.finish()[..], &sb.dest, &limits).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ImageError::LimitExceeded {
-                what: "entries",
-                limit: 3
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, ImageError::LimitExceeded { what: "entries", limit: 3 }), "{err}");
 
     let sb = Sandbox::new();
     let mut t = TarBuilder::new();
     t.file("big", &vec![0u8; 1 << 20], 0o644);
-    let limits = UnpackLimits {
-        max_bytes: 64 << 10,
-        ..UnpackLimits::default()
-    };
+    let limits = UnpackLimits { max_bytes: 64 << 10, ..UnpackLimits::default() };
     let err = unpack_layer(&gzip(&t.finish())[..], &sb.dest, &limits).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ImageError::LimitExceeded {
-                what: "uncompressed bytes",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, ImageError::LimitExceeded { what: "uncompressed bytes", .. }), "{err}");
 }
 
 #[test]
@@ -470,28 +355,18 @@ fn import_of_a_bomb_or_hostile_layer_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = ImageStore::open_with(
         &dir.path().join("images"),
-        StoreOptions {
-            unpack_limits: UnpackLimits {
-                max_bytes: 1 << 20,
-                ..UnpackLimits::default()
-            },
-        },
+        StoreOptions { unpack_limits: UnpackLimits { max_bytes: 1 << 20, ..UnpackLimits::default() } },
     )
     .unwrap();
     let mut t = TarBuilder::new();
     t.file("zeros", &vec![0u8; 4 << 20], 0o644);
-    let err = store
-        .import_rootfs(&gzip(&t.finish())[..], "bomb", &[])
-        .unwrap_err();
+    let err = store.import_rootfs(&gzip(&t.finish())[..], "bomb", &[]).unwrap_err();
     assert!(matches!(err, ImageError::LimitExceeded { .. }), "{err}");
 
     let (_dir2, store2) = common::store();
     let mut t = TarBuilder::new();
-    t.file("ok", b"fine", 0o644)
-        .file("../escape", b"pwned", 0o644);
-    let err = store2
-        .import_rootfs(&t.finish()[..], "evil", &[])
-        .unwrap_err();
+    t.file("ok", b"fine", 0o644).file("../escape", b"pwned", 0o644);
+    let err = store2.import_rootfs(&t.finish()[..], "evil", &[]).unwrap_err();
     assert!(matches!(err, ImageError::UnsafeEntry { .. }), "{err}");
     for s in [&store, &store2] {
         assert!(s.list().unwrap().is_empty());

@@ -131,34 +131,16 @@ mod tests {
     fn display_matches_kubernetes_messages() {
         let key = ObjKey::new("pods", "default", "web");
         let cases = [
+            (StoreError::NotFound { key: key.clone() }, "pods \"web\" not found"),
+            (StoreError::AlreadyExists { key: key.clone() }, "pods \"web\" already exists"),
             (
-                StoreError::NotFound { key: key.clone() },
-                "pods \"web\" not found",
-            ),
-            (
-                StoreError::AlreadyExists { key: key.clone() },
-                "pods \"web\" already exists",
-            ),
-            (
-                StoreError::Conflict {
-                    key,
-                    message: crate::CONFLICT_MESSAGE.into(),
-                },
+                StoreError::Conflict { key, message: crate::CONFLICT_MESSAGE.into() },
                 "Operation cannot be fulfilled on pods \"web\": the object has been modified; \
                  please apply your changes to the latest version and try again",
             ),
+            (StoreError::Expired { requested: 1, oldest: 200 }, "too old resource version: 1 (200)"),
             (
-                StoreError::Expired {
-                    requested: 1,
-                    oldest: 200,
-                },
-                "too old resource version: 1 (200)",
-            ),
-            (
-                StoreError::TooLargeResourceVersion {
-                    requested: 9,
-                    current: 3,
-                },
+                StoreError::TooLargeResourceVersion { requested: 9, current: 3 },
                 "Too large resource version: 9, current: 3",
             ),
         ];
@@ -177,12 +159,8 @@ mod tests {
 
     #[test]
     fn flatten_keeps_both_sides() {
-        let store: UpdateError<ApiError> =
-            UpdateError::Store(StoreError::InvalidObject("x".into()));
-        assert!(matches!(
-            store.flatten(),
-            ApiError::Store(StoreError::InvalidObject(_))
-        ));
+        let store: UpdateError<ApiError> = UpdateError::Store(StoreError::InvalidObject("x".into()));
+        assert!(matches!(store.flatten(), ApiError::Store(StoreError::InvalidObject(_))));
         let aborted: UpdateError<ApiError> = UpdateError::Aborted(ApiError::BadPatch);
         assert!(matches!(aborted.flatten(), ApiError::BadPatch));
     }

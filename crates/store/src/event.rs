@@ -54,11 +54,7 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn matches(&self, ev: &WatchEvent) -> bool {
-        ev.resource == self.resource
-            && self
-                .namespace
-                .as_deref()
-                .is_none_or(|ns| ev.namespace == ns)
+        ev.resource == self.resource && self.namespace.as_deref().is_none_or(|ns| ev.namespace == ns)
     }
 }
 
@@ -95,10 +91,7 @@ mod tests {
             ("pods", None, "configmaps", "a", false),
         ];
         for (resource, namespace, ev_resource, ev_namespace, want) in cases {
-            let filter = Filter {
-                resource: resource.into(),
-                namespace: namespace.map(Into::into),
-            };
+            let filter = Filter { resource: resource.into(), namespace: namespace.map(Into::into) };
             assert_eq!(
                 filter.matches(&event(ev_resource, ev_namespace)),
                 want,

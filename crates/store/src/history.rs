@@ -51,9 +51,7 @@ impl History {
     /// The smallest revision a watch on `resource` can resume after: every
     /// event of `resource` with a higher revision is still in the ring.
     pub(crate) fn horizon(&self, resource: &str) -> u64 {
-        self.dropped
-            .get(resource)
-            .map_or(self.base, |&rv| rv.max(self.base))
+        self.dropped.get(resource).map_or(self.base, |&rv| rv.max(self.base))
     }
 
     /// Events with revision greater than `after`, oldest first.

@@ -22,10 +22,7 @@ pub(crate) struct Index {
 
 impl Index {
     pub(crate) fn get(&self, key: &ObjKey) -> Option<&Arc<Value>> {
-        self.by_resource
-            .get(&key.resource)?
-            .get(&key.namespace)?
-            .get(&key.name)
+        self.by_resource.get(&key.resource)?.get(&key.namespace)?.get(&key.name)
     }
 
     /// Inserts or replaces; returns the previous object.
@@ -62,9 +59,7 @@ impl Index {
     /// Objects of `resource` (in `namespace` if given), sorted by
     /// (namespace, name).
     pub(crate) fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        self.entries(resource, namespace)
-            .map(|(_, _, obj)| Arc::clone(obj))
-            .collect()
+        self.entries(resource, namespace).map(|(_, _, obj)| Arc::clone(obj)).collect()
     }
 
     /// Like [`Index::list`], with each object's namespace and name from its
@@ -78,15 +73,9 @@ impl Index {
             .get(resource)
             .into_iter()
             .flat_map(move |namespaces| {
-                namespaces
-                    .iter()
-                    .filter(move |(ns, _)| namespace.is_none_or(|want| want == ns.as_str()))
+                namespaces.iter().filter(move |(ns, _)| namespace.is_none_or(|want| want == ns.as_str()))
             })
-            .flat_map(|(ns, names)| {
-                names
-                    .iter()
-                    .map(move |(name, obj)| (ns.as_str(), name.as_str(), obj))
-            })
+            .flat_map(|(ns, names)| names.iter().map(move |(name, obj)| (ns.as_str(), name.as_str(), obj)))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -105,9 +94,7 @@ mod tests {
     }
 
     fn names(list: &[Arc<Value>]) -> Vec<&str> {
-        list.iter()
-            .map(|o| o["metadata"]["name"].as_str().unwrap())
-            .collect()
+        list.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
     }
 
     #[test]
@@ -131,18 +118,9 @@ mod tests {
     #[test]
     fn entries_carry_key_parts() {
         let mut index = Index::default();
-        index.insert(
-            &ObjKey::new("pods", "b", "x"),
-            Arc::new(json!({"metadata": {}})),
-        );
-        index.insert(
-            &ObjKey::new("pods", "a", "y"),
-            Arc::new(json!({"metadata": {}})),
-        );
-        let keys: Vec<(&str, &str)> = index
-            .entries("pods", None)
-            .map(|(ns, name, _)| (ns, name))
-            .collect();
+        index.insert(&ObjKey::new("pods", "b", "x"), Arc::new(json!({"metadata": {}})));
+        index.insert(&ObjKey::new("pods", "a", "y"), Arc::new(json!({"metadata": {}})));
+        let keys: Vec<(&str, &str)> = index.entries("pods", None).map(|(ns, name, _)| (ns, name)).collect();
         assert_eq!(keys, [("a", "y"), ("b", "x")]);
     }
 
@@ -167,11 +145,7 @@ mod tests {
             ("secrets", None, &[]),
         ];
         for (resource, ns, want) in cases {
-            assert_eq!(
-                names(&index.list(resource, *ns)),
-                *want,
-                "{resource} {ns:?}"
-            );
+            assert_eq!(names(&index.list(resource, *ns)), *want, "{resource} {ns:?}");
         }
     }
 }

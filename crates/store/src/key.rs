@@ -19,16 +19,8 @@ pub struct ObjKey {
 
 impl ObjKey {
     /// Builds a key from its three parts.
-    pub fn new(
-        resource: impl Into<String>,
-        namespace: impl Into<String>,
-        name: impl Into<String>,
-    ) -> ObjKey {
-        ObjKey {
-            resource: resource.into(),
-            namespace: namespace.into(),
-            name: name.into(),
-        }
+    pub fn new(resource: impl Into<String>, namespace: impl Into<String>, name: impl Into<String>) -> ObjKey {
+        ObjKey { resource: resource.into(), namespace: namespace.into(), name: name.into() }
     }
 }
 
@@ -49,10 +41,8 @@ mod tests {
 
     #[test]
     fn display_omits_empty_namespace() {
-        let cases = [
-            (ObjKey::new("pods", "default", "web"), "pods/default/web"),
-            (ObjKey::new("nodes", "", "n1"), "nodes/n1"),
-        ];
+        let cases =
+            [(ObjKey::new("pods", "default", "web"), "pods/default/web"), (ObjKey::new("nodes", "", "n1"), "nodes/n1")];
         for (key, want) in cases {
             assert_eq!(key.to_string(), want);
         }
@@ -68,9 +58,6 @@ mod tests {
         ];
         keys.sort();
         let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            names,
-            ["configmaps/z/z", "pods/a/a", "pods/a/b", "pods/b/a"]
-        );
+        assert_eq!(names, ["configmaps/z/z", "pods/a/a", "pods/a/b", "pods/b/a"]);
     }
 }

@@ -32,9 +32,7 @@ pub(crate) fn validate(key: &ObjKey, obj: &Value) -> Result<(), StoreError> {
         None => {}
         Some(Value::String(name)) if *name == key.name => {}
         Some(other) => {
-            return invalid(format!(
-                "{key}: metadata.name {other} does not match the key"
-            ));
+            return invalid(format!("{key}: metadata.name {other} does not match the key"));
         }
     }
     match meta.get("namespace") {
@@ -44,9 +42,7 @@ pub(crate) fn validate(key: &ObjKey, obj: &Value) -> Result<(), StoreError> {
         // is the same as none.
         Some(Value::String(ns)) if ns.is_empty() => {}
         Some(other) => {
-            return invalid(format!(
-                "{key}: metadata.namespace {other} does not match the key"
-            ));
+            return invalid(format!("{key}: metadata.namespace {other} does not match the key"));
         }
     }
     Ok(())
@@ -90,10 +86,7 @@ fn same_metadata(a: &Value, b: &Value) -> bool {
         return a == b;
     };
     let fields = |m: &'_ Map<String, Value>| m.keys().filter(|k| *k != "resourceVersion").count();
-    fields(a) == fields(b)
-        && a.iter()
-            .filter(|(k, _)| *k != "resourceVersion")
-            .all(|(k, va)| b.get(k) == Some(va))
+    fields(a) == fields(b) && a.iter().filter(|(k, _)| *k != "resourceVersion").all(|(k, va)| b.get(k) == Some(va))
 }
 
 /// Checks delete preconditions against the stored object; on failure returns
@@ -102,9 +95,7 @@ pub(crate) fn check_preconditions(pre: &Preconditions, current: &Value) -> Resul
     if let Some(want) = &pre.uid {
         let have = uid(current);
         if want != have {
-            return Err(format!(
-                "Precondition failed: UID in precondition: {want}, UID in object meta: {have}"
-            ));
+            return Err(format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}"));
         }
     }
     if let Some(want) = &pre.resource_version {
@@ -130,57 +121,17 @@ mod tests {
         let ns_key = ObjKey::new("pods", "default", "web");
         let cluster_key = ObjKey::new("nodes", "", "n1");
         let cases: &[(&str, &ObjKey, Value, bool)] = &[
-            (
-                "full",
-                &ns_key,
-                json!({"metadata": {"name": "web", "namespace": "default"}}),
-                true,
-            ),
-            (
-                "no name or namespace",
-                &ns_key,
-                json!({"metadata": {}}),
-                true,
-            ),
-            (
-                "cluster, no namespace",
-                &cluster_key,
-                json!({"metadata": {"name": "n1"}}),
-                true,
-            ),
-            (
-                "cluster, empty namespace",
-                &cluster_key,
-                json!({"metadata": {"name": "n1", "namespace": ""}}),
-                true,
-            ),
+            ("full", &ns_key, json!({"metadata": {"name": "web", "namespace": "default"}}), true),
+            ("no name or namespace", &ns_key, json!({"metadata": {}}), true),
+            ("cluster, no namespace", &cluster_key, json!({"metadata": {"name": "n1"}}), true),
+            ("cluster, empty namespace", &cluster_key, json!({"metadata": {"name": "n1", "namespace": ""}}), true),
             ("not an object", &ns_key, json!([1, 2]), false),
             ("null", &ns_key, Value::Null, false),
             ("no metadata", &ns_key, json!({"spec": {}}), false),
-            (
-                "metadata not an object",
-                &ns_key,
-                json!({"metadata": "x"}),
-                false,
-            ),
-            (
-                "other name",
-                &ns_key,
-                json!({"metadata": {"name": "db"}}),
-                false,
-            ),
-            (
-                "name not a string",
-                &ns_key,
-                json!({"metadata": {"name": 7}}),
-                false,
-            ),
-            (
-                "other namespace",
-                &ns_key,
-                json!({"metadata": {"name": "web", "namespace": "kube-system"}}),
-                false,
-            ),
+            ("metadata not an object", &ns_key, json!({"metadata": "x"}), false),
+            ("other name", &ns_key, json!({"metadata": {"name": "db"}}), false),
+            ("name not a string", &ns_key, json!({"metadata": {"name": 7}}), false),
+            ("other namespace", &ns_key, json!({"metadata": {"name": "web", "namespace": "kube-system"}}), false),
             (
                 "namespaced body, cluster key",
                 &cluster_key,
@@ -231,26 +182,10 @@ mod tests {
                 json!({"metadata": {"name": "a", "resourceVersion": "9", "labels": {"x": "1"}}, "spec": {"n": 1}}),
                 true,
             ),
-            (
-                "no rv",
-                json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 1}}),
-                true,
-            ),
-            (
-                "key order",
-                json!({"spec": {"n": 1}, "metadata": {"labels": {"x": "1"}, "name": "a"}}),
-                true,
-            ),
-            (
-                "label changed",
-                json!({"metadata": {"name": "a", "labels": {"x": "2"}}, "spec": {"n": 1}}),
-                false,
-            ),
-            (
-                "spec changed",
-                json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 2}}),
-                false,
-            ),
+            ("no rv", json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 1}}), true),
+            ("key order", json!({"spec": {"n": 1}, "metadata": {"labels": {"x": "1"}, "name": "a"}}), true),
+            ("label changed", json!({"metadata": {"name": "a", "labels": {"x": "2"}}, "spec": {"n": 1}}), false),
+            ("spec changed", json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 2}}), false),
             (
                 "field added",
                 json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 1}, "status": {}}),
@@ -261,11 +196,7 @@ mod tests {
                 json!({"metadata": {"name": "a", "uid": "u", "labels": {"x": "1"}}, "spec": {"n": 1}}),
                 false,
             ),
-            (
-                "meta field dropped",
-                json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"n": 1}}),
-                false,
-            ),
+            ("meta field dropped", json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"n": 1}}), false),
         ];
         for (name, other, want) in cases {
             assert_eq!(same_content(&base, &other), want, "{name}");
@@ -283,11 +214,7 @@ mod tests {
         let cases = [
             ("none", pre(None, None), None),
             ("both match", pre(Some("u1"), Some("7")), None),
-            (
-                "uid differs",
-                pre(Some("u2"), None),
-                Some("UID in precondition: u2, UID in object meta: u1"),
-            ),
+            ("uid differs", pre(Some("u2"), None), Some("UID in precondition: u2, UID in object meta: u1")),
             (
                 "rv differs",
                 pre(None, Some("6")),

@@ -59,10 +59,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
     }
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
@@ -78,11 +75,8 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
 /// The current revision: the stored counter, but never below an object's rv
 /// (a guard against a counter that was lost or edited by hand).
 pub(crate) fn load_revision(conn: &Connection) -> Result<u64, StoreError> {
-    let counter: Option<u64> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let counter: Option<u64> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0)).optional()?;
     let max_rv: Option<u64> = conn.query_row("SELECT MAX(rv) FROM objects", [], |r| r.get(0))?;
     Ok(counter.unwrap_or(0).max(max_rv.unwrap_or(0)))
 }
@@ -94,11 +88,7 @@ pub(crate) fn load_objects(conn: &Connection) -> Result<Index, StoreError> {
     let mut rows = stmt.query([])?;
     let mut index = Index::default();
     while let Some(row) = rows.next()? {
-        let key = ObjKey::new(
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-        );
+        let key = ObjKey::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?);
         let rv: u64 = row.get(3)?;
         let body: String = row.get(4)?;
         let mut obj: Value = match serde_json::from_str(&body) {
@@ -112,11 +102,7 @@ pub(crate) fn load_objects(conn: &Connection) -> Result<Index, StoreError> {
             }
         };
         if let Err(e) = object::validate(&key, &obj) {
-            return Err(StoreError::Corrupt {
-                key,
-                message: e.to_string(),
-                source: None,
-            });
+            return Err(StoreError::Corrupt { key, message: e.to_string(), source: None });
         }
         object::set_resource_version(&mut obj, rv);
         index.insert(&key, Arc::new(obj));
@@ -138,21 +124,17 @@ pub(crate) fn put_object(
          ON CONFLICT(resource, namespace, name)
          DO UPDATE SET uid = excluded.uid, rv = excluded.rv, body = excluded.body",
     )?
-    .execute(params![
-        key.resource,
-        key.namespace,
-        key.name,
-        uid,
-        rv,
-        body
-    ])?;
+    .execute(params![key.resource, key.namespace, key.name, uid, rv, body])?;
     Ok(())
 }
 
 /// Deletes one object row.
 pub(crate) fn delete_object(tx: &Transaction<'_>, key: &ObjKey) -> Result<(), rusqlite::Error> {
-    tx.prepare_cached("DELETE FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3")?
-        .execute(params![key.resource, key.namespace, key.name])?;
+    tx.prepare_cached("DELETE FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3")?.execute(params![
+        key.resource,
+        key.namespace,
+        key.name
+    ])?;
     Ok(())
 }
 
@@ -171,8 +153,7 @@ mod tests {
     use super::*;
 
     fn user_version(conn: &Connection) -> u32 {
-        conn.pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap()
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -188,8 +169,7 @@ mod tests {
     #[test]
     fn refuses_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
         let err = migrate(&mut conn).unwrap_err();
         assert!(
             matches!(err, StoreError::SchemaTooNew { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
@@ -202,14 +182,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         let tx = conn.transaction().unwrap();
-        put_object(
-            &tx,
-            &ObjKey::new("pods", "a", "p"),
-            "u",
-            7,
-            r#"{"metadata":{}}"#,
-        )
-        .unwrap();
+        put_object(&tx, &ObjKey::new("pods", "a", "p"), "u", 7, r#"{"metadata":{}}"#).unwrap();
         put_revision(&tx, 5).unwrap();
         tx.commit().unwrap();
         assert_eq!(load_revision(&conn).unwrap(), 7);
@@ -221,14 +194,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         let key = ObjKey::new("pods", "a", "p");
         let tx = conn.transaction().unwrap();
-        put_object(
-            &tx,
-            &key,
-            "u",
-            4,
-            r#"{"metadata":{"name":"p","resourceVersion":"1"}}"#,
-        )
-        .unwrap();
+        put_object(&tx, &key, "u", 4, r#"{"metadata":{"name":"p","resourceVersion":"1"}}"#).unwrap();
         tx.commit().unwrap();
         let index = load_objects(&conn).unwrap();
         assert_eq!(index.get(&key).unwrap()["metadata"]["resourceVersion"], "4");

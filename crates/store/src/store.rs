@@ -74,9 +74,7 @@ pub(crate) enum Change {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.inner.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("path", &self.inner.path).finish_non_exhaustive()
     }
 }
 
@@ -94,10 +92,7 @@ impl Store {
     /// `path` and loads every object into memory.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path)?;
         Store::from_connection(conn, Some(path.to_path_buf()), opts)
@@ -109,11 +104,7 @@ impl Store {
         Store::from_connection(Connection::open_in_memory()?, None, opts)
     }
 
-    fn from_connection(
-        mut conn: Connection,
-        path: Option<PathBuf>,
-        opts: StoreOptions,
-    ) -> Result<Store, StoreError> {
+    fn from_connection(mut conn: Connection, path: Option<PathBuf>, opts: StoreOptions) -> Result<Store, StoreError> {
         schema::configure(&conn, path.is_some())?;
         let found_version = schema::migrate(&mut conn)?;
         let revision = schema::load_revision(&conn)?;
@@ -135,12 +126,7 @@ impl Store {
             history: History::new(opts.history, revision),
             events,
         };
-        Ok(Store {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                path,
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { state: Mutex::new(state), path }) })
     }
 
     /// The current global revision (resourceVersion of the latest write; 0 for
@@ -170,11 +156,7 @@ impl Store {
         };
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
-        [path.as_path(), Path::new(&wal)]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+        [path.as_path(), Path::new(&wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
     }
 }
 
@@ -189,28 +171,15 @@ impl State {
     /// than skipped in memory but not on disk. The event is published last and
     /// under the lock, after the object is visible, so a watcher that reacts
     /// with a `get` sees at least that version.
-    pub(crate) fn commit(
-        &mut self,
-        key: &ObjKey,
-        change: Change,
-    ) -> Result<Arc<Value>, StoreError> {
+    pub(crate) fn commit(&mut self, key: &ObjKey, change: Change) -> Result<Arc<Value>, StoreError> {
         let rv = self.revision + 1;
         let (kind, mut obj) = match change {
-            Change::Put { obj, existed } => (
-                if existed {
-                    EventType::Modified
-                } else {
-                    EventType::Added
-                },
-                obj,
-            ),
+            Change::Put { obj, existed } => (if existed { EventType::Modified } else { EventType::Added }, obj),
             Change::Delete { last } => (EventType::Deleted, Value::clone(&last)),
         };
         object::set_resource_version(&mut obj, rv);
 
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if kind == EventType::Deleted {
             schema::delete_object(&tx, key)?;
         } else {

@@ -65,36 +65,18 @@ impl Store {
     ///   revision. Kubernetes' `resourceVersion=0` ("any") is the caller's to
     ///   map to `None` or [`Store::watch_with_initial_events`]; here `Some(0)`
     ///   literally means "from the beginning".
-    pub fn watch(
-        &self,
-        resource: &str,
-        namespace: Option<&str>,
-        from_rv: Option<u64>,
-    ) -> Result<Watch, StoreError> {
-        let filter = Filter {
-            resource: resource.to_owned(),
-            namespace: namespace.map(str::to_owned),
-        };
+    pub fn watch(&self, resource: &str, namespace: Option<&str>, from_rv: Option<u64>) -> Result<Watch, StoreError> {
+        let filter = Filter { resource: resource.to_owned(), namespace: namespace.map(str::to_owned) };
         let state = self.inner.lock();
         let after = match from_rv {
             Some(rv) if rv > state.revision => {
-                return Err(StoreError::TooLargeResourceVersion {
-                    requested: rv,
-                    current: state.revision,
-                });
+                return Err(StoreError::TooLargeResourceVersion { requested: rv, current: state.revision });
             }
             Some(rv) => rv,
             None => state.revision,
         };
         let (rx, pending) = subscribe(&state, &filter, after)?;
-        Ok(Watch {
-            filter,
-            pending,
-            rx,
-            after,
-            store: Arc::downgrade(&self.inner),
-            done: false,
-        })
+        Ok(Watch { filter, pending, rx, after, store: Arc::downgrade(&self.inner), done: false })
     }
 
     /// Starts a watch that first yields a synthetic `ADDED` event for every
@@ -103,10 +85,7 @@ impl Store {
     /// for a watch with no resourceVersion (or `"0"`). List and subscription are
     /// taken under one lock, so nothing falls between them.
     pub fn watch_with_initial_events(&self, resource: &str, namespace: Option<&str>) -> Watch {
-        let filter = Filter {
-            resource: resource.to_owned(),
-            namespace: namespace.map(str::to_owned),
-        };
+        let filter = Filter { resource: resource.to_owned(), namespace: namespace.map(str::to_owned) };
         let state = self.inner.lock();
         let pending = state
             .objects
@@ -116,9 +95,7 @@ impl Store {
                 resource: resource.to_owned(),
                 namespace: ns.to_owned(),
                 name: name.to_owned(),
-                rv: object::resource_version(object)
-                    .and_then(|rv| rv.parse().ok())
-                    .unwrap_or_default(),
+                rv: object::resource_version(object).and_then(|rv| rv.parse().ok()).unwrap_or_default(),
                 object: Arc::clone(object),
             })
             .collect();
@@ -143,18 +120,10 @@ fn subscribe(
 ) -> Result<(broadcast::Receiver<Arc<WatchEvent>>, VecDeque<WatchEvent>), StoreError> {
     let oldest = state.history.horizon(&filter.resource);
     if after < oldest {
-        return Err(StoreError::Expired {
-            requested: after,
-            oldest,
-        });
+        return Err(StoreError::Expired { requested: after, oldest });
     }
     let rx = state.events.subscribe();
-    let replay = state
-        .history
-        .since(after)
-        .filter(|e| filter.matches(e))
-        .map(|e| WatchEvent::clone(e))
-        .collect();
+    let replay = state.history.since(after).filter(|e| filter.matches(e)).map(|e| WatchEvent::clone(e)).collect();
     Ok((rx, replay))
 }
 
@@ -190,11 +159,7 @@ impl Watch {
                 }
                 Err(RecvError::Lagged(skipped)) => match self.resync() {
                     Some(Ok(())) => {
-                        tracing::debug!(
-                            skipped,
-                            after = self.after,
-                            "watch resynced from history after lag"
-                        );
+                        tracing::debug!(skipped, after = self.after, "watch resynced from history after lag");
                     }
                     Some(Err(e)) => {
                         self.done = true;
@@ -220,11 +185,9 @@ impl Watch {
     fn resync(&mut self) -> Option<Result<(), StoreError>> {
         let inner = self.store.upgrade()?;
         let state = inner.lock();
-        Some(
-            subscribe(&state, &self.filter, self.after).map(|(rx, pending)| {
-                self.rx = rx;
-                self.pending = pending;
-            }),
-        )
+        Some(subscribe(&state, &self.filter, self.after).map(|(rx, pending)| {
+            self.rx = rx;
+            self.pending = pending;
+        }))
     }
 }

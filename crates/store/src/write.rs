@@ -45,13 +45,7 @@ impl Store {
         if state.objects.get(key).is_some() {
             return Err(StoreError::AlreadyExists { key: key.clone() });
         }
-        state.commit(
-            key,
-            Change::Put {
-                obj,
-                existed: false,
-            },
-        )
+        state.commit(key, Change::Put { obj, existed: false })
     }
 
     /// Replaces the object under `key` ([`StoreError::NotFound`] if absent).
@@ -69,10 +63,7 @@ impl Store {
         if let Some(sent) = object::resource_version(&obj)
             && Some(sent) != object::resource_version(current)
         {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                message: CONFLICT_MESSAGE.into(),
-            });
+            return Err(StoreError::Conflict { key: key.clone(), message: CONFLICT_MESSAGE.into() });
         }
         if object::same_content(current, &obj) {
             return Ok(Arc::clone(current));
@@ -108,10 +99,7 @@ impl Store {
                 {
                     return Ok(Some(Arc::clone(current)));
                 }
-                Change::Put {
-                    obj,
-                    existed: current.is_some(),
-                }
+                Change::Put { obj, existed: current.is_some() }
             }
             Mutation::Delete => match current {
                 Some(last) => Change::Delete { last },
@@ -132,10 +120,7 @@ impl Store {
             return Err(StoreError::NotFound { key: key.clone() });
         };
         if let Err(message) = object::check_preconditions(pre, current) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                message,
-            });
+            return Err(StoreError::Conflict { key: key.clone(), message });
         }
         let last = Arc::clone(current);
         state.commit(key, Change::Delete { last })

@@ -22,18 +22,14 @@ fn key(i: usize) -> ObjKey {
 fn child(db: &Path) -> ! {
     let store = Store::open(db, StoreOptions::default()).expect("child open");
     for i in 0..50 {
-        let body =
-            json!({"metadata": {"name": format!("p{i}"), "namespace": "ns"}, "spec": {"v": 0}});
+        let body = json!({"metadata": {"name": format!("p{i}"), "namespace": "ns"}, "spec": {"v": 0}});
         store.create(&key(i), body).expect("create");
     }
     for i in 0..10 {
-        store
-            .delete(&key(i), &Preconditions::default())
-            .expect("delete");
+        store.delete(&key(i), &Preconditions::default()).expect("delete");
     }
     for i in 10..15 {
-        let body =
-            json!({"metadata": {"name": format!("p{i}"), "namespace": "ns"}, "spec": {"v": 1}});
+        let body = json!({"metadata": {"name": format!("p{i}"), "namespace": "ns"}, "spec": {"v": 1}});
         store.update(&key(i), body).expect("update");
     }
     std::process::abort();
@@ -55,10 +51,7 @@ fn reopen_after_process_abort() {
     // SIGABRT, not a panic (exit 101): the child reached the abort.
     assert_eq!(status.signal(), Some(6), "child status: {status:?}");
     let wal = dir.path().join("store.db-wal");
-    assert!(
-        std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0),
-        "the writes are still in the un-checkpointed WAL"
-    );
+    assert!(std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0), "the writes are still in the un-checkpointed WAL");
 
     let store = Store::open(&db, StoreOptions::default()).unwrap();
     assert_eq!(store.revision(), 65);
@@ -72,15 +65,7 @@ fn reopen_after_process_abort() {
         assert_eq!(p["spec"]["v"], 1);
         assert_eq!(p["metadata"]["resourceVersion"], rv.to_string());
     }
-    assert_eq!(
-        store.get(&key(20)).unwrap()["metadata"]["resourceVersion"],
-        "21"
-    );
-    let next = store
-        .create(
-            &key(0),
-            json!({"metadata": {"name": "p0", "namespace": "ns"}}),
-        )
-        .unwrap();
+    assert_eq!(store.get(&key(20)).unwrap()["metadata"]["resourceVersion"], "21");
+    let next = store.create(&key(0), json!({"metadata": {"name": "p0", "namespace": "ns"}})).unwrap();
     assert_eq!(next["metadata"]["resourceVersion"], "66");
 }

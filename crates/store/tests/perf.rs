@@ -27,9 +27,7 @@ fn thousand_pods() {
     let start = Instant::now();
     for i in 0..1000 {
         let name = format!("pod-{i:04}");
-        store
-            .create(&ObjKey::new("pods", "default", &name), pod(&name))
-            .unwrap();
+        store.create(&ObjKey::new("pods", "default", &name), pod(&name)).unwrap();
     }
     let create = start.elapsed();
 
@@ -59,9 +57,7 @@ fn thousand_pods() {
     assert_eq!(store.list("pods", None).0.len(), 1000);
 
     // The watch saw all 1000 creates, in order, with the default history.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         for want in 1..=1000 {
             let ev = watch.next().await.unwrap().unwrap();

@@ -55,12 +55,7 @@ impl PatchError {
 }
 
 fn invalid_patch(msg: &str) -> ApiError {
-    ApiError {
-        code: 422,
-        reason: crate::errors::StatusReason::Invalid,
-        message: msg.to_string(),
-        details: None,
-    }
+    ApiError { code: 422, reason: crate::errors::StatusReason::Invalid, message: msg.to_string(), details: None }
 }
 
 /// Applies an RFC 7386 JSON merge patch (`null` deletes, objects merge,
@@ -84,13 +79,9 @@ pub fn json_patch(target: &Value, ops: &Value) -> Result<Value, PatchError> {
 
 /// Applies a strategic merge patch to an object of `resource_kind` (`Pod`,
 /// `ConfigMap`, `Secret`, `Namespace`, `Event`, `Node`).
-pub fn strategic_merge_patch(
-    resource_kind: &str,
-    original: &Value,
-    patch: &Value,
-) -> Result<Value, PatchError> {
-    let root = schema::root_type(resource_kind)
-        .ok_or_else(|| PatchError::UnsupportedKind(resource_kind.to_string()))?;
+pub fn strategic_merge_patch(resource_kind: &str, original: &Value, patch: &Value) -> Result<Value, PatchError> {
+    let root =
+        schema::root_type(resource_kind).ok_or_else(|| PatchError::UnsupportedKind(resource_kind.to_string()))?;
     let Value::Object(p) = patch else {
         return Err(PatchError::Decode(format!(
             "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}",
@@ -101,10 +92,7 @@ pub fn strategic_merge_patch(
         Value::Object(o) => o.clone(),
         Value::Null => Default::default(),
         other => {
-            return Err(PatchError::Decode(format!(
-                "expected an object to patch, got {}",
-                json_type_name(other)
-            )));
+            return Err(PatchError::Decode(format!("expected an object to patch, got {}", json_type_name(other))));
         }
     };
     let merged = strategic::apply(o, p.clone(), Some(root), &schema::CORE)?;
@@ -134,18 +122,10 @@ mod tests {
     fn merge_patch_rfc7386() {
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": "b"}),
-                json!({"b": "c"}),
-                json!({"a": "b", "b": "c"}),
-            ),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
             (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": {"b": "c"}}),
-                json!({"a": {"b": "d", "c": null}}),
-                json!({"a": {"b": "d"}}),
-            ),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
             (
                 json!({"metadata": {"labels": {"env": "dev", "t": "x"}}}),
                 json!({"metadata": {"labels": {"env": null}}}),
@@ -160,8 +140,7 @@ mod tests {
 
     #[test]
     fn json_patch_is_atomic() {
-        let doc =
-            json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"list": [1, 2]}});
+        let doc = json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"list": [1, 2]}});
         let ok = json_patch(
             &doc,
             &json!([
@@ -172,19 +151,13 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            ok,
-            json!({"metadata": {"name": "x", "labels": {"a": "2"}}, "spec": {"list": [2, 3]}})
-        );
+        assert_eq!(ok, json!({"metadata": {"name": "x", "labels": {"a": "2"}}, "spec": {"list": [2, 3]}}));
         let err = json_patch(
             &doc,
             &json!([{"op": "add", "path": "/x", "value": 1}, {"op": "test", "path": "/metadata/name", "value": "y"}]),
         )
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "operation '/1' failed at path '/metadata/name': value did not match"
-        );
+        assert_eq!(err.to_string(), "operation '/1' failed at path '/metadata/name': value did not match");
         assert_eq!(err.to_api_error().code, 422);
         let bad = json_patch(&doc, &json!([{"op": "frobnicate", "path": "/x"}])).unwrap_err();
         assert!(matches!(bad, PatchError::Decode(_)));
@@ -195,9 +168,6 @@ mod tests {
     fn strategic_kinds() {
         let err = strategic_merge_patch("Widget", &json!({}), &json!({})).unwrap_err();
         assert_eq!(err.to_api_error().code, 415);
-        assert!(matches!(
-            strategic_merge_patch("Pod", &json!({}), &json!([1])),
-            Err(PatchError::Decode(_))
-        ));
+        assert!(matches!(strategic_merge_patch("Pod", &json!({}), &json!([1])), Err(PatchError::Decode(_))));
     }
 }

@@ -27,10 +27,7 @@ pub(crate) struct FieldMeta {
     pub strategy: Strategy,
 }
 
-const DEFAULT_META: FieldMeta = FieldMeta {
-    elem: None,
-    strategy: Strategy::Default,
-};
+const DEFAULT_META: FieldMeta = FieldMeta { elem: None, strategy: Strategy::Default };
 
 /// A table of `(type, field, meta)` entries.
 pub(crate) struct Schema {
@@ -45,11 +42,7 @@ impl Schema {
     /// The metadata of `field` in struct `ty` (untagged when unknown).
     pub(crate) fn lookup(&self, ty: Option<&str>, field: &str) -> FieldMeta {
         let Some(ty) = ty else { return DEFAULT_META };
-        self.entries
-            .iter()
-            .find(|(t, f, _)| *t == ty && *f == field)
-            .map(|(_, _, m)| *m)
-            .unwrap_or(DEFAULT_META)
+        self.entries.iter().find(|(t, f, _)| *t == ty && *f == field).map(|(_, _, m)| *m).unwrap_or(DEFAULT_META)
     }
 
     /// A type name for error messages.
@@ -59,23 +52,14 @@ impl Schema {
 }
 
 const fn nested(elem: &'static str) -> FieldMeta {
-    FieldMeta {
-        elem: Some(elem),
-        strategy: Strategy::Default,
-    }
+    FieldMeta { elem: Some(elem), strategy: Strategy::Default }
 }
 
 const fn by_key(key: &'static str, elem: Option<&'static str>) -> FieldMeta {
-    FieldMeta {
-        elem,
-        strategy: Strategy::Merge { key: Some(key) },
-    }
+    FieldMeta { elem, strategy: Strategy::Merge { key: Some(key) } }
 }
 
-const PRIMITIVE_SET: FieldMeta = FieldMeta {
-    elem: None,
-    strategy: Strategy::Merge { key: None },
-};
+const PRIMITIVE_SET: FieldMeta = FieldMeta { elem: None, strategy: Strategy::Merge { key: None } };
 
 /// The core/v1 kinds served, with their nested structs.
 pub(crate) static CORE: Schema = Schema::new(&[
@@ -95,24 +79,12 @@ pub(crate) static CORE: Schema = Schema::new(&[
     // volumes and resourceClaims are "merge,retainKeys"; retainKeys only
     // matters to patch *generation*, appliers honour `$retainKeys` anywhere.
     ("PodSpec", "volumes", by_key("name", None)),
-    (
-        "PodSpec",
-        "initContainers",
-        by_key("name", Some("Container")),
-    ),
+    ("PodSpec", "initContainers", by_key("name", Some("Container"))),
     ("PodSpec", "containers", by_key("name", Some("Container"))),
-    (
-        "PodSpec",
-        "ephemeralContainers",
-        by_key("name", Some("Container")),
-    ),
+    ("PodSpec", "ephemeralContainers", by_key("name", Some("Container"))),
     ("PodSpec", "imagePullSecrets", by_key("name", None)),
     ("PodSpec", "hostAliases", by_key("ip", None)),
-    (
-        "PodSpec",
-        "topologySpreadConstraints",
-        by_key("topologyKey", None),
-    ),
+    ("PodSpec", "topologySpreadConstraints", by_key("topologyKey", None)),
     ("PodSpec", "resourceClaims", by_key("name", None)),
     ("PodSpec", "schedulingGates", by_key("name", None)),
     ("Container", "ports", by_key("containerPort", None)),
@@ -131,7 +103,5 @@ pub(crate) static CORE: Schema = Schema::new(&[
 
 /// The root type for a kind, if strategic merge patch is supported for it.
 pub(crate) fn root_type(kind: &str) -> Option<&'static str> {
-    ["Pod", "ConfigMap", "Secret", "Event", "Namespace", "Node"]
-        .into_iter()
-        .find(|k| *k == kind)
+    ["Pod", "ConfigMap", "Secret", "Event", "Namespace", "Node"].into_iter().find(|k| *k == kind)
 }

@@ -93,19 +93,13 @@ fn merge_map(
                 }
             }
             (Value::Array(o), Value::Array(p)) => match meta.strategy {
-                Strategy::Merge { key } => {
-                    Value::Array(merge_slice(o, p, meta.elem, key, is_delete_list, schema)?)
-                }
+                Strategy::Merge { key } => Value::Array(merge_slice(o, p, meta.elem, key, is_delete_list, schema)?),
                 _ => fresh(Value::Array(p), meta.elem, meta.strategy, schema)?,
             },
             (o, p) => {
                 // Different types: the patch value wins, except that a
                 // deletion list never replaces anything.
-                if is_delete_list {
-                    o
-                } else {
-                    fresh(p, meta.elem, meta.strategy, schema)?
-                }
+                if is_delete_list { o } else { fresh(p, meta.elem, meta.strategy, schema)? }
             }
         };
         original.insert(field, merged);
@@ -114,30 +108,18 @@ fn merge_map(
 }
 
 fn directive_text(v: &Value) -> String {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
 }
 
 /// A patch value that lands where the original has nothing: directives are
 /// interpreted against an empty original.
-fn fresh(
-    v: Value,
-    elem: Option<&'static str>,
-    strategy: Strategy,
-    schema: &Schema,
-) -> Result<Value, PatchError> {
+fn fresh(v: Value, elem: Option<&'static str>, strategy: Strategy, schema: &Schema) -> Result<Value, PatchError> {
     Ok(match v {
         Value::Object(m) => Value::Object(fresh_map(m, elem, schema)?),
         Value::Array(items) => match strategy {
-            Strategy::Merge { key } => {
-                Value::Array(merge_slice(Vec::new(), items, elem, key, false, schema)?)
-            }
+            Strategy::Merge { key } => Value::Array(merge_slice(Vec::new(), items, elem, key, false, schema)?),
             _ => Value::Array(
-                items
-                    .into_iter()
-                    .map(|i| fresh(i, elem, Strategy::Default, schema))
-                    .collect::<Result<_, _>>()?,
+                items.into_iter().map(|i| fresh(i, elem, Strategy::Default, schema)).collect::<Result<_, _>>()?,
             ),
         },
         other => other,
@@ -154,10 +136,7 @@ fn fresh_map(
 
 /// `$retainKeys`: drop original fields not listed; the patch itself may
 /// only set listed fields.
-fn apply_retain_keys(
-    original: &mut Map<String, Value>,
-    patch: &mut Map<String, Value>,
-) -> Result<(), PatchError> {
+fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<(), PatchError> {
     let Some(retain) = patch.shift_remove(RETAIN_KEYS) else {
         return Ok(());
     };
@@ -166,10 +145,7 @@ fn apply_retain_keys(
     };
     let keep: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
     for (k, v) in patch.iter() {
-        if v.is_null()
-            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
-            || k.starts_with(SET_ELEMENT_ORDER)
-        {
+        if v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE_LIST) || k.starts_with(SET_ELEMENT_ORDER) {
             continue;
         }
         if !keep.contains(&k.as_str()) {
@@ -188,17 +164,11 @@ fn merge_set_element_order(
     ty: Option<&'static str>,
     schema: &Schema,
 ) -> Result<(), PatchError> {
-    let keys: Vec<String> = patch
-        .keys()
-        .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
-        .cloned()
-        .collect();
+    let keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
     for key in keys {
         let order = patch.shift_remove(&key).unwrap_or(Value::Null);
         let Value::Array(order) = order else {
-            return Err(bad_request(format!(
-                "expected a list for {key}, but got {order}"
-            )));
+            return Err(bad_request(format!("expected a list for {key}, but got {order}")));
         };
         let field = &key[SET_ELEMENT_ORDER.len()..];
         let meta = schema.lookup(ty, field);
@@ -236,8 +206,7 @@ fn merge_set_element_order(
         };
         let (patch_items, server_only) = partition(&merged, &order, merge_key)?;
         let server_order = original_list.unwrap_or_default();
-        let ordered =
-            normalize_element_order(patch_items, server_only, &order, &server_order, merge_key)?;
+        let ordered = normalize_element_order(patch_items, server_only, &order, &server_order, merge_key)?;
         original.insert(field.to_string(), Value::Array(ordered));
     }
     Ok(())
@@ -245,19 +214,13 @@ fn merge_set_element_order(
 
 /// Every (non-directive) patch item must appear in the order list, in the
 /// same relative order.
-fn validate_patch_with_order(
-    patch: &[Value],
-    order: &[Value],
-    merge_key: Option<&str>,
-) -> Result<(), PatchError> {
+fn validate_patch_with_order(patch: &[Value], order: &[Value], merge_key: Option<&str>) -> Result<(), PatchError> {
     if patch.is_empty() || order.is_empty() {
         return Ok(());
     }
     let items: Vec<&Value> = patch
         .iter()
-        .filter(|v| {
-            merge_key.is_none() || v.get(DIRECTIVE) != Some(&Value::String("delete".into()))
-        })
+        .filter(|v| merge_key.is_none() || v.get(DIRECTIVE) != Some(&Value::String("delete".into())))
         .collect();
     let (mut pi, mut oi) = (0, 0);
     while pi < items.len() && oi < order.len() {
@@ -308,9 +271,7 @@ fn index_of(list: &[Value], item: &Value, merge_key: Option<&str>) -> Option<usi
 }
 
 fn no_merge_key(v: &Value, key: &str) -> PatchError {
-    apply_err(format!(
-        "map: {v} does not contain declared merge key: {key}"
-    ))
+    apply_err(format!("map: {v} does not contain declared merge key: {key}"))
 }
 
 fn merge_slice(
@@ -327,10 +288,7 @@ fn merge_slice(
     let maps = element_kind_is_map(&original, &patch)?;
     if !maps {
         if is_delete_list {
-            return Ok(original
-                .into_iter()
-                .filter(|v| !patch.iter().any(|d| scalar_eq(d, v)))
-                .collect());
+            return Ok(original.into_iter().filter(|v| !patch.iter().any(|d| scalar_eq(d, v))).collect());
         }
         let mut merged: Vec<Value> = Vec::new();
         for v in original.iter().chain(patch.iter()) {
@@ -342,10 +300,7 @@ fn merge_slice(
         return normalize_element_order(patch_items, server_only, &patch, &original, None);
     }
     let Some(key) = merge_key else {
-        return Err(apply_err(format!(
-            "cannot merge lists without merge key for {}",
-            Schema::name(elem)
-        )));
+        return Err(apply_err(format!("cannot merge lists without merge key for {}", Schema::name(elem))));
     };
     let (original, patch) = merge_special_elements(original, patch, key)?;
     let mut merged = original.clone();
@@ -353,9 +308,7 @@ fn merge_slice(
         let Some(value) = item.get(key) else {
             return Err(no_merge_key(item, key));
         };
-        let found = merged
-            .iter()
-            .position(|m| m.get(key).is_some_and(|v| scalar_eq(v, value)));
+        let found = merged.iter().position(|m| m.get(key).is_some_and(|v| scalar_eq(v, value)));
         let Value::Object(patch_map) = item.clone() else {
             return Err(apply_err("list element is not a map"));
         };
@@ -419,31 +372,18 @@ fn merge_special_elements(
             }
             Some("replace") => replace = true,
             Some("merge") => {
-                return Err(apply_err(
-                    "merging lists cannot yet be specified in the patch",
-                ));
+                return Err(apply_err("merging lists cannot yet be specified in the patch"));
             }
             _ => {
-                return Err(apply_err(format!(
-                    "unknown patch type: {} in map: {v}",
-                    directive_text(directive)
-                )));
+                return Err(apply_err(format!("unknown patch type: {} in map: {v}", directive_text(directive))));
             }
         }
     }
-    if replace {
-        Ok((plain, Vec::new()))
-    } else {
-        Ok((original, plain))
-    }
+    if replace { Ok((plain, Vec::new())) } else { Ok((original, plain)) }
 }
 
 /// Splits `merged` into items present in `by` and the rest.
-fn partition(
-    merged: &[Value],
-    by: &[Value],
-    merge_key: Option<&str>,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn partition(merged: &[Value], by: &[Value], merge_key: Option<&str>) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut in_patch = Vec::new();
     let mut server_only = Vec::new();
     for v in merged {
@@ -472,12 +412,7 @@ fn normalize_element_order(
     merge_key: Option<&str>,
 ) -> Result<Vec<Value>, PatchError> {
     if let Some(k) = merge_key {
-        for v in patch
-            .iter()
-            .chain(&server_only)
-            .chain(patch_order)
-            .chain(server_order)
-        {
+        for v in patch.iter().chain(&server_only).chain(patch_order).chain(server_order) {
             if v.get(DIRECTIVE).is_none() && v.get(k).is_none() {
                 return Err(no_merge_key(v, k));
             }

@@ -16,67 +16,26 @@ const fn meta(elem: Option<&'static str>, strategy: Strategy) -> FieldMeta {
 
 /// `mergeItem` from the upstream tests.
 static MERGE_ITEM: Schema = Schema::new(&[
-    (
-        "mergeItem",
-        "mergingList",
-        meta(Some("mergeItem"), Strategy::Merge { key: Some("name") }),
-    ),
-    (
-        "mergeItem",
-        "nonMergingList",
-        meta(Some("mergeItem"), Strategy::Default),
-    ),
-    (
-        "mergeItem",
-        "mergingIntList",
-        meta(None, Strategy::Merge { key: None }),
-    ),
-    (
-        "mergeItem",
-        "nonMergingIntList",
-        meta(None, Strategy::Default),
-    ),
-    (
-        "mergeItem",
-        "mergeItemPtr",
-        meta(Some("mergeItem"), Strategy::Default),
-    ),
+    ("mergeItem", "mergingList", meta(Some("mergeItem"), Strategy::Merge { key: Some("name") })),
+    ("mergeItem", "nonMergingList", meta(Some("mergeItem"), Strategy::Default)),
+    ("mergeItem", "mergingIntList", meta(None, Strategy::Merge { key: None })),
+    ("mergeItem", "nonMergingIntList", meta(None, Strategy::Default)),
+    ("mergeItem", "mergeItemPtr", meta(Some("mergeItem"), Strategy::Default)),
     ("mergeItem", "replacingItem", meta(None, Strategy::Replace)),
-    (
-        "mergeItem",
-        "retainKeysMergingList",
-        meta(Some("mergeItem"), Strategy::Merge { key: Some("name") }),
-    ),
+    ("mergeItem", "retainKeysMergingList", meta(Some("mergeItem"), Strategy::Merge { key: Some("name") })),
 ]);
 
 fn apply_test(original: Value, patch: Value) -> Result<Value, PatchError> {
-    let (Value::Object(o), Value::Object(p)) = (original, patch) else {
-        panic!("test inputs must be objects")
-    };
+    let (Value::Object(o), Value::Object(p)) = (original, patch) else { panic!("test inputs must be objects") };
     strategic::apply(o, p, Some("mergeItem"), &MERGE_ITEM).map(Value::Object)
 }
 
 #[test]
 fn upstream_style_cases() {
     let cases: Vec<(&str, Value, Value, Value)> = vec![
-        (
-            "add field",
-            json!({"name": 1}),
-            json!({"value": 1}),
-            json!({"name": 1, "value": 1}),
-        ),
-        (
-            "delete field",
-            json!({"name": 1, "value": 1}),
-            json!({"value": null}),
-            json!({"name": 1}),
-        ),
-        (
-            "delete absent field",
-            json!({"name": 1}),
-            json!({"value": null}),
-            json!({"name": 1}),
-        ),
+        ("add field", json!({"name": 1}), json!({"value": 1}), json!({"name": 1, "value": 1})),
+        ("delete field", json!({"name": 1, "value": 1}), json!({"value": null}), json!({"name": 1})),
+        ("delete absent field", json!({"name": 1}), json!({"value": null}), json!({"name": 1})),
         (
             "replace nested map with $patch: replace",
             json!({"mergeItemPtr": {"name": "a", "value": "b"}}),
@@ -207,12 +166,7 @@ fn upstream_style_cases() {
             json!({"mergeItemPtr": {"name": 1, "value": null}}),
             json!({"mergeItemPtr": {"name": 1}}),
         ),
-        (
-            "type change replaces",
-            json!({"simpleMap": {"a": 1}}),
-            json!({"simpleMap": "x"}),
-            json!({"simpleMap": "x"}),
-        ),
+        ("type change replaces", json!({"simpleMap": {"a": 1}}), json!({"simpleMap": "x"}), json!({"simpleMap": "x"})),
         (
             "replace strategy on a map",
             json!({"replacingItem": {"a": 1}}),
@@ -320,12 +274,12 @@ fn pod_patches() {
                    "spec": {"$setElementOrder/containers": [{"name": "main"}, {"name": "side"}],
                             "containers": [{"env": [{"name": "FOO", "value": "bar"}], "image": "nginx:1.28", "name": "main", "ports": null}]}}),
             Box::new(|p| {
-                p["metadata"]["annotations"] =
-                    json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
+                p["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
                 let c = &mut p["spec"]["containers"][0];
                 c["image"] = json!("nginx:1.28");
                 c.as_object_mut().unwrap().shift_remove("ports");
-                c["env"] = json!([{"name": "FOO", "value": "bar"}, {"name": "A", "value": "1"}, {"name": "B", "value": "2"}]);
+                c["env"] =
+                    json!([{"name": "FOO", "value": "bar"}, {"name": "A", "value": "1"}, {"name": "B", "value": "2"}]);
             }),
         ),
         (
@@ -351,7 +305,8 @@ fn pod_patches() {
             json!({"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c"}}],
                             "tolerations": [{"key": "b", "operator": "Exists"}]}}),
             Box::new(|p| {
-                p["spec"]["volumes"] = json!([{"name": "cfg", "configMap": {"name": "c"}}, {"name": "data", "emptyDir": {}}]);
+                p["spec"]["volumes"] =
+                    json!([{"name": "cfg", "configMap": {"name": "c"}}, {"name": "data", "emptyDir": {}}]);
                 p["spec"]["tolerations"] = json!([{"key": "b", "operator": "Exists"}]);
             }),
         ),
@@ -384,8 +339,7 @@ fn pod_patches() {
     for (name, patch, expect) in cases {
         let mut want = live_pod();
         expect(&mut want);
-        let got = strategic_merge_patch("Pod", &live_pod(), &patch)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = strategic_merge_patch("Pod", &live_pod(), &patch).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got, want, "{name}");
     }
 }
@@ -393,12 +347,8 @@ fn pod_patches() {
 #[test]
 fn other_kinds() {
     let cm = json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
-    let got =
-        strategic_merge_patch("ConfigMap", &cm, &json!({"data": {"a": null, "c": "3"}})).unwrap();
-    assert_eq!(
-        got,
-        json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2", "c": "3"}})
-    );
+    let got = strategic_merge_patch("ConfigMap", &cm, &json!({"data": {"a": null, "c": "3"}})).unwrap();
+    assert_eq!(got, json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2", "c": "3"}}));
     let node = json!({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": "n"}]}});
     let got = strategic_merge_patch(
         "Node",
@@ -406,9 +356,6 @@ fn other_kinds() {
         &json!({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.2"}]}}),
     )
     .unwrap();
-    assert_eq!(
-        got["status"]["addresses"][0],
-        json!({"type": "InternalIP", "address": "10.0.0.2"})
-    );
+    assert_eq!(got["status"]["addresses"][0], json!({"type": "InternalIP", "address": "10.0.0.2"}));
     assert_eq!(got["status"]["addresses"].as_array().unwrap().len(), 2);
 }

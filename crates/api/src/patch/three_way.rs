@@ -121,10 +121,7 @@ mod tests {
             ),
             json!({"b": {"c": 2, "d": null}, "e": [2], "f": {}})
         );
-        assert_eq!(
-            create_merge_patch(&json!({"a": 1}), &json!({"a": 1})),
-            json!({})
-        );
+        assert_eq!(create_merge_patch(&json!({"a": 1}), &json!({"a": 1})), json!({}));
     }
 
     #[test]
@@ -163,27 +160,15 @@ mod tests {
         ];
         for (name, last_applied, manifest, want) in cases {
             let live = with(last_applied.clone());
-            assert_eq!(
-                three_way_merge_patch(&last_applied, &manifest, &live),
-                want,
-                "{name}"
-            );
+            assert_eq!(three_way_merge_patch(&last_applied, &manifest, &live), want, "{name}");
             // Applying the patch gives the manifest plus the server's fields.
             let mut applied = live.clone();
-            json_patch::merge(
-                &mut applied,
-                &three_way_merge_patch(&last_applied, &manifest, &live),
-            );
+            json_patch::merge(&mut applied, &three_way_merge_patch(&last_applied, &manifest, &live));
             assert_eq!(applied, with(manifest.clone()), "{name}: applied");
         }
         // A field someone else set (not in last-applied) survives.
-        let live =
-            json!({"metadata": {"name": "c", "annotations": {"by": "other"}}, "data": {"a": "1"}});
-        let patch = three_way_merge_patch(
-            &Value::Null,
-            &json!({"metadata": {"name": "c"}, "data": {"a": "1"}}),
-            &live,
-        );
+        let live = json!({"metadata": {"name": "c", "annotations": {"by": "other"}}, "data": {"a": "1"}});
+        let patch = three_way_merge_patch(&Value::Null, &json!({"metadata": {"name": "c"}, "data": {"a": "1"}}), &live);
         assert_eq!(patch, json!({}));
     }
 }

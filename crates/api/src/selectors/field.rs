@@ -38,11 +38,8 @@ pub struct FieldSelector {
     terms: Vec<FieldTerm>,
 }
 
-const OPERATORS: [(&str, FieldOperator); 3] = [
-    ("!=", FieldOperator::NotEquals),
-    ("==", FieldOperator::Equals),
-    ("=", FieldOperator::Equals),
-];
+const OPERATORS: [(&str, FieldOperator); 3] =
+    [("!=", FieldOperator::NotEquals), ("==", FieldOperator::Equals), ("=", FieldOperator::Equals)];
 
 impl FieldSelector {
     /// Parses the string form (`?fieldSelector=`). Terms are sorted, as Go
@@ -53,15 +50,9 @@ impl FieldSelector {
         let mut terms = Vec::new();
         for part in parts.iter().filter(|p| !p.is_empty()) {
             let Some((field, operator, raw)) = split_term(part) else {
-                return Err(SelectorError::Invalid(format!(
-                    "invalid selector: '{input}'; can't understand '{part}'"
-                )));
+                return Err(SelectorError::Invalid(format!("invalid selector: '{input}'; can't understand '{part}'")));
             };
-            terms.push(FieldTerm {
-                field: field.to_string(),
-                operator,
-                value: unescape(raw)?,
-            });
+            terms.push(FieldTerm { field: field.to_string(), operator, value: unescape(raw)? });
         }
         Ok(FieldSelector { terms })
     }
@@ -77,11 +68,7 @@ impl FieldSelector {
     /// `resource` cannot select on.
     pub fn validate(&self, resource: &str) -> Result<(), SelectorError> {
         let supported = supported_fields(resource);
-        match self
-            .terms
-            .iter()
-            .find(|t| !supported.contains(&t.field.as_str()))
-        {
+        match self.terms.iter().find(|t| !supported.contains(&t.field.as_str())) {
             Some(t) => Err(SelectorError::UnsupportedField(t.field.clone())),
             None => Ok(()),
         }
@@ -93,10 +80,7 @@ impl FieldSelector {
         self.validate(resource)?;
         let fields = selectable_fields(resource, obj);
         Ok(self.terms.iter().all(|t| {
-            let have = fields
-                .get(t.field.as_str())
-                .map(String::as_str)
-                .unwrap_or("");
+            let have = fields.get(t.field.as_str()).map(String::as_str).unwrap_or("");
             match t.operator {
                 FieldOperator::Equals => have == t.value,
                 FieldOperator::NotEquals => have != t.value,
@@ -107,10 +91,7 @@ impl FieldSelector {
     /// The value an `=` term requires for `field`, if any (lets a store
     /// narrow `metadata.name=x` to a single key).
     pub fn requires_exact_match(&self, field: &str) -> Option<&str> {
-        self.terms
-            .iter()
-            .find(|t| t.field == field && t.operator == FieldOperator::Equals)
-            .map(|t| t.value.as_str())
+        self.terms.iter().find(|t| t.field == field && t.operator == FieldOperator::Equals).map(|t| t.value.as_str())
     }
 
     /// True when the selector restricts nothing.
@@ -142,9 +123,7 @@ impl fmt::Display for FieldSelector {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace(',', "\\,")
-        .replace('=', "\\=")
+    v.replace('\\', "\\\\").replace(',', "\\,").replace('=', "\\=")
 }
 
 /// Splits on unescaped commas, keeping escapes for [`unescape`].
@@ -208,9 +187,7 @@ fn unescape(s: &str) -> Result<String, SelectorError> {
         }
     }
     if in_slash {
-        return Err(SelectorError::Invalid(
-            "invalid field selector: invalid escape sequence: \\".into(),
-        ));
+        return Err(SelectorError::Invalid("invalid field selector: invalid escape sequence: \\".into()));
     }
     Ok(out)
 }
@@ -250,11 +227,7 @@ pub fn supported_fields(resource: &str) -> &'static [&'static str] {
         "nodes" => &["metadata.name", "spec.unschedulable"],
         _ => {
             let namespaced = crate::resources::lookup(resource).is_none_or(|r| r.namespaced);
-            if namespaced {
-                &["metadata.name", "metadata.namespace"]
-            } else {
-                &["metadata.name"]
-            }
+            if namespaced { &["metadata.name", "metadata.namespace"] } else { &["metadata.name"] }
         }
     }
 }
@@ -267,10 +240,7 @@ fn text(obj: &Value, pointer: &str) -> String {
 }
 
 fn flag(obj: &Value, pointer: &str) -> String {
-    obj.pointer(pointer)
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        .to_string()
+    obj.pointer(pointer).and_then(Value::as_bool).unwrap_or(false).to_string()
 }
 
 /// The selectable field values of an object, as the apiserver's
@@ -308,10 +278,7 @@ pub fn selectable_fields(resource: &str, obj: &Value) -> BTreeMap<&'static str, 
                 ("involvedObject.name", "/involvedObject/name"),
                 ("involvedObject.uid", "/involvedObject/uid"),
                 ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
-                (
-                    "involvedObject.resourceVersion",
-                    "/involvedObject/resourceVersion",
-                ),
+                ("involvedObject.resourceVersion", "/involvedObject/resourceVersion"),
                 ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
                 ("reason", "/reason"),
                 ("reportingComponent", "/reportingComponent"),
@@ -350,64 +317,34 @@ mod tests {
             ("", ""),
             ("metadata.name=x", "metadata.name=x"),
             ("metadata.name==x", "metadata.name=x"),
-            (
-                "status.phase!=Running,metadata.name=x",
-                "metadata.name=x,status.phase!=Running",
-            ),
+            ("status.phase!=Running,metadata.name=x", "metadata.name=x,status.phase!=Running"),
             ("metadata.name=a\\,b", "metadata.name=a\\,b"),
             ("metadata.name=", "metadata.name="),
             ("a=b,", "a=b"),
         ];
         for (input, printed) in table {
-            assert_eq!(
-                FieldSelector::parse(input).unwrap().to_string(),
-                printed,
-                "{input}"
-            );
+            assert_eq!(FieldSelector::parse(input).unwrap().to_string(), printed, "{input}");
         }
-        assert_eq!(
-            FieldSelector::parse("metadata.name=a\\,b").unwrap().terms()[0].value,
-            "a,b"
-        );
+        assert_eq!(FieldSelector::parse("metadata.name=a\\,b").unwrap().terms()[0].value, "a,b");
     }
 
     #[test]
     fn parse_errors() {
         let table = [
-            (
-                "metadata.name",
-                "invalid selector: 'metadata.name'; can't understand 'metadata.name'",
-            ),
-            (
-                "a=b=c",
-                "invalid field selector: unescaped character in value: =",
-            ),
-            (
-                "a=b\\x",
-                "invalid field selector: invalid escape sequence: \\x",
-            ),
-            (
-                "a=b\\",
-                "invalid field selector: invalid escape sequence: \\",
-            ),
+            ("metadata.name", "invalid selector: 'metadata.name'; can't understand 'metadata.name'"),
+            ("a=b=c", "invalid field selector: unescaped character in value: ="),
+            ("a=b\\x", "invalid field selector: invalid escape sequence: \\x"),
+            ("a=b\\", "invalid field selector: invalid escape sequence: \\"),
         ];
         for (input, want) in table {
-            assert_eq!(
-                FieldSelector::parse(input).unwrap_err().to_string(),
-                want,
-                "{input}"
-            );
+            assert_eq!(FieldSelector::parse(input).unwrap_err().to_string(), want, "{input}");
         }
         assert_eq!(
-            FieldSelector::parse_for("configmaps", "data.x=1")
-                .unwrap_err()
-                .to_string(),
+            FieldSelector::parse_for("configmaps", "data.x=1").unwrap_err().to_string(),
             "field label not supported: data.x"
         );
         assert_eq!(
-            FieldSelector::parse_for("namespaces", "metadata.namespace=x")
-                .unwrap_err()
-                .to_string(),
+            FieldSelector::parse_for("namespaces", "metadata.namespace=x").unwrap_err().to_string(),
             "field label not supported: metadata.namespace"
         );
     }
@@ -439,35 +376,16 @@ mod tests {
             "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default", "uid": "u1", "apiVersion": "v1"},
             "reason": "Started", "type": "Normal", "reportingComponent": "kubelet"
         });
-        let s = FieldSelector::parse(
-            "involvedObject.uid=u1,involvedObject.name=web,involvedObject.namespace=default",
-        )
-        .unwrap();
+        let s = FieldSelector::parse("involvedObject.uid=u1,involvedObject.name=web,involvedObject.namespace=default")
+            .unwrap();
         assert!(s.matches("events", &ev).unwrap());
-        assert!(
-            FieldSelector::parse("source=kubelet")
-                .unwrap()
-                .matches("events", &ev)
-                .unwrap()
-        );
-        assert!(
-            FieldSelector::parse("spec.nodeName=x")
-                .unwrap()
-                .matches("events", &ev)
-                .is_err()
-        );
+        assert!(FieldSelector::parse("source=kubelet").unwrap().matches("events", &ev).unwrap());
+        assert!(FieldSelector::parse("spec.nodeName=x").unwrap().matches("events", &ev).is_err());
         assert_eq!(
-            FieldSelector::parse("metadata.name=web")
-                .unwrap()
-                .requires_exact_match("metadata.name"),
+            FieldSelector::parse("metadata.name=web").unwrap().requires_exact_match("metadata.name"),
             Some("web")
         );
         let secret = json!({"metadata": {"name": "s", "namespace": "d"}, "type": "Opaque"});
-        assert!(
-            FieldSelector::parse("type=Opaque")
-                .unwrap()
-                .matches("secrets", &secret)
-                .unwrap()
-        );
+        assert!(FieldSelector::parse("type=Opaque").unwrap().matches("secrets", &secret).unwrap());
     }
 }

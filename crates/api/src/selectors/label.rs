@@ -52,11 +52,7 @@ impl Requirement {
         let mut errs = Vec::new();
         let key_msgs = is_qualified_name(key);
         if !key_msgs.is_empty() {
-            errs.push(FieldError::invalid(
-                &Path::new("key"),
-                key,
-                key_msgs.join("; "),
-            ));
+            errs.push(FieldError::invalid(&Path::new("key"), key, key_msgs.join("; ")));
         }
         let values_path = Path::new("values");
         match operator {
@@ -65,22 +61,18 @@ impl Requirement {
                 serde_json::json!(values),
                 "for 'in', 'notin' operators, values set can't be empty",
             )),
-            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals
-                if values.len() != 1 =>
-            {
+            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => {
                 errs.push(FieldError::invalid(
                     &values_path,
                     serde_json::json!(values),
                     "exact-match compatibility requires one single value",
                 ))
             }
-            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => {
-                errs.push(FieldError::invalid(
-                    &values_path,
-                    serde_json::json!(values),
-                    "values set must be empty for exists and does not exist",
-                ))
-            }
+            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => errs.push(FieldError::invalid(
+                &values_path,
+                serde_json::json!(values),
+                "values set must be empty for exists and does not exist",
+            )),
             Operator::GreaterThan | Operator::LessThan => {
                 if values.len() != 1 {
                     errs.push(FieldError::invalid(
@@ -104,45 +96,30 @@ impl Requirement {
         for (i, v) in values.iter().enumerate() {
             let msgs = is_valid_label_value(v);
             if !msgs.is_empty() {
-                errs.push(FieldError::invalid(
-                    &values_path.index(i).key(key),
-                    v.as_str(),
-                    msgs.join("; "),
-                ));
+                errs.push(FieldError::invalid(&values_path.index(i).key(key), v.as_str(), msgs.join("; ")));
             }
         }
         if !errs.is_empty() {
             return Err(SelectorError::Invalid(aggregate(&errs)));
         }
-        Ok(Requirement {
-            key: key.to_string(),
-            operator,
-            values,
-        })
+        Ok(Requirement { key: key.to_string(), operator, values })
     }
 
     /// True when `labels` satisfy this requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.key);
         match self.operator {
-            Operator::In | Operator::Equals | Operator::DoubleEquals => {
-                value.is_some_and(|v| self.values.contains(v))
-            }
+            Operator::In | Operator::Equals | Operator::DoubleEquals => value.is_some_and(|v| self.values.contains(v)),
             Operator::NotIn | Operator::NotEquals => value.is_none_or(|v| !self.values.contains(v)),
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
-                let (Some(Ok(have)), Some(Ok(want))) = (
-                    value.map(|v| v.parse::<i64>()),
-                    self.values.first().map(|v| v.parse::<i64>()),
-                ) else {
+                let (Some(Ok(have)), Some(Ok(want))) =
+                    (value.map(|v| v.parse::<i64>()), self.values.first().map(|v| v.parse::<i64>()))
+                else {
                     return false;
                 };
-                if self.operator == Operator::GreaterThan {
-                    have > want
-                } else {
-                    have < want
-                }
+                if self.operator == Operator::GreaterThan { have > want } else { have < want }
             }
         }
     }
@@ -151,11 +128,7 @@ impl Requirement {
 /// Go's aggregate error text: one message alone, several in brackets.
 fn aggregate(errs: &[FieldError]) -> String {
     let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    if msgs.len() == 1 {
-        msgs[0].clone()
-    } else {
-        format!("[{}]", msgs.join(", "))
-    }
+    if msgs.len() == 1 { msgs[0].clone() } else { format!("[{}]", msgs.join(", ")) }
 }
 
 impl fmt::Display for Requirement {
@@ -203,10 +176,7 @@ impl LabelSelector {
 
     /// The selector that matches no object (a nil structured selector).
     pub fn nothing() -> Self {
-        LabelSelector {
-            requirements: Vec::new(),
-            nothing: true,
-        }
+        LabelSelector { requirements: Vec::new(), nothing: true }
     }
 
     /// Parses the string form (`?labelSelector=`). Requirements are sorted
@@ -216,10 +186,7 @@ impl LabelSelector {
         let mut p = Parser { tokens, pos: 0 };
         let mut requirements = p.parse()?;
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector {
-            requirements,
-            nothing: false,
-        })
+        Ok(LabelSelector { requirements, nothing: false })
     }
 
     /// Converts a structured selector (Go `LabelSelectorAsSelector`): `None`
@@ -246,17 +213,10 @@ impl LabelSelector {
                 }
             };
             let values: BTreeSet<String> = expr.values.iter().flatten().cloned().collect();
-            requirements.push(Requirement::new(
-                &expr.key,
-                op,
-                values.into_iter().collect(),
-            )?);
+            requirements.push(Requirement::new(&expr.key, op, values.into_iter().collect())?);
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector {
-            requirements,
-            nothing: false,
-        })
+        Ok(LabelSelector { requirements, nothing: false })
     }
 
     /// True when every requirement matches `labels`.
@@ -269,11 +229,7 @@ impl LabelSelector {
         let labels: BTreeMap<String, String> = obj
             .pointer("/metadata/labels")
             .and_then(|l| l.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                    .collect()
-            })
+            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
             .unwrap_or_default();
         self.matches(&labels)
     }
@@ -438,9 +394,9 @@ impl Parser {
         loop {
             match self.lookahead_value() {
                 Token::Identifier(_) | Token::DoesNotExist => {
-                    let r = self.parse_requirement().map_err(|e| {
-                        SelectorError::Invalid(format!("unable to parse requirement: {e}"))
-                    })?;
+                    let r = self
+                        .parse_requirement()
+                        .map_err(|e| SelectorError::Invalid(format!("unable to parse requirement: {e}")))?;
                     reqs.push(r);
                     match self.consume_value() {
                         Token::End => return Ok(reqs),
@@ -484,11 +440,7 @@ impl Parser {
         };
         let key_msgs = is_qualified_name(&key);
         if !key_msgs.is_empty() {
-            return Err(format!(
-                ": Invalid value: {}: {}",
-                crate::field::go_quote(&key),
-                key_msgs.join("; ")
-            ));
+            return Err(format!(": Invalid value: {}: {}", crate::field::go_quote(&key), key_msgs.join("; ")));
         }
         if matches!(self.lookahead_value(), Token::End | Token::Comma) && operator.is_none() {
             operator = Some(Operator::Exists);
@@ -505,10 +457,7 @@ impl Parser {
             Token::NotIn => Operator::NotIn,
             Token::NotEquals => Operator::NotEquals,
             t => {
-                return Err(format!(
-                    "found '{}', expected: in, notin, =, ==, !=, gt, lt",
-                    t.literal()
-                ));
+                return Err(format!("found '{}', expected: in, notin, =, ==, !=, gt, lt", t.literal()));
             }
         };
         let values = match op {
@@ -536,10 +485,7 @@ impl Parser {
                 self.consume_value();
                 Ok(BTreeSet::from([String::new()]))
             }
-            t => Err(format!(
-                "found '{}', expected: ',', ')' or identifier",
-                t.literal()
-            )),
+            t => Err(format!("found '{}', expected: ',', ')' or identifier", t.literal())),
         }
     }
 
@@ -571,10 +517,7 @@ impl Parser {
                     }
                 }
                 t => {
-                    return Err(format!(
-                        "found '{}', expected: ',', or identifier",
-                        t.literal()
-                    ));
+                    return Err(format!("found '{}', expected: ',', or identifier", t.literal()));
                 }
             }
         }
@@ -596,10 +539,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -613,10 +553,7 @@ mod tests {
             ("!x", "!x"),
             ("x in (b,a)", "x in (a,b)"),
             ("x notin (a)", "x notin (a)"),
-            (
-                "x in (foo,,baz),y,z notin ()",
-                "x in (,baz,foo),y,z notin ()",
-            ),
+            ("x in (foo,,baz),y,z notin ()", "x in (,baz,foo),y,z notin ()"),
             ("x>1", "x>1"),
             ("x<1", "x<1"),
             ("x=", "x="),
@@ -634,23 +571,11 @@ mod tests {
     fn parse_errors() {
         let table = [
             ("x=a)y", "found ')', expected: ',' or 'end of string'"),
-            (
-                "x (a)",
-                "unable to parse requirement: found '(', expected: in, notin, =, ==, !=, gt, lt",
-            ),
+            ("x (a)", "unable to parse requirement: found '(', expected: in, notin, =, ==, !=, gt, lt"),
             ("x,", "found '', expected: identifier after ','"),
-            (
-                "=a",
-                "found '=', expected: !, identifier, or 'end of string'",
-            ),
-            (
-                "x in a",
-                "unable to parse requirement: found 'a' expected: '('",
-            ),
-            (
-                "x in (a",
-                "unable to parse requirement: found '', expected: ',' or ')'",
-            ),
+            ("=a", "found '=', expected: !, identifier, or 'end of string'"),
+            ("x in a", "unable to parse requirement: found 'a' expected: '('"),
+            ("x in (a", "unable to parse requirement: found '', expected: ',' or ')'"),
             ("x=a=b", "found '=', expected: ',' or 'end of string'"),
             (
                 "x>a",
@@ -659,21 +584,19 @@ mod tests {
             ("x=a b", "found 'b', expected: ',' or 'end of string'"),
         ];
         for (input, want) in table {
-            assert_eq!(
-                LabelSelector::parse(input).unwrap_err().to_string(),
-                want,
-                "{input}"
-            );
+            assert_eq!(LabelSelector::parse(input).unwrap_err().to_string(), want, "{input}");
         }
         let bad_key = LabelSelector::parse("-x=a").unwrap_err().to_string();
         assert!(
-            bad_key.starts_with(
-                "unable to parse requirement: : Invalid value: \"-x\": name part must consist"
-            ),
+            bad_key.starts_with("unable to parse requirement: : Invalid value: \"-x\": name part must consist"),
             "{bad_key}"
         );
         let bad_value = LabelSelector::parse("x=-a").unwrap_err().to_string();
-        assert!(bad_value.starts_with("unable to parse requirement: values[0][x]: Invalid value: \"-a\": a valid label must be"), "{bad_value}");
+        assert!(
+            bad_value
+                .starts_with("unable to parse requirement: values[0][x]: Invalid value: \"-a\": a valid label must be"),
+            "{bad_value}"
+        );
     }
 
     #[test]
@@ -699,24 +622,12 @@ mod tests {
             ("app>1", false),
         ];
         for (sel, want) in table {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(&l),
-                want,
-                "{sel}"
-            );
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
         }
         assert!(!LabelSelector::nothing().matches(&l));
         let obj = serde_json::json!({"metadata": {"labels": {"app": "web"}}});
-        assert!(
-            LabelSelector::parse("app=web")
-                .unwrap()
-                .matches_object(&obj)
-        );
-        assert!(
-            !LabelSelector::parse("app=web")
-                .unwrap()
-                .matches_object(&serde_json::json!({}))
-        );
+        assert!(LabelSelector::parse("app=web").unwrap().matches_object(&obj));
+        assert!(!LabelSelector::parse("app=web").unwrap().matches_object(&serde_json::json!({})));
     }
 
     #[test]
@@ -731,16 +642,10 @@ mod tests {
         assert_eq!(s.to_string(), "app=web,!old,tier in (edge,front)");
         assert!(s.matches(&labels(&[("app", "web"), ("tier", "edge")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("tier", "edge"), ("old", "1")])));
-        assert!(
-            LabelSelector::from_k8s(Some(&K8sLabelSelector::default()))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(LabelSelector::from_k8s(Some(&K8sLabelSelector::default())).unwrap().is_empty());
         assert!(!LabelSelector::from_k8s(None).unwrap().matches(&labels(&[])));
-        let bad: K8sLabelSelector = serde_json::from_value(
-            serde_json::json!({"matchExpressions": [{"key": "a", "operator": "Gt"}]}),
-        )
-        .unwrap();
+        let bad: K8sLabelSelector =
+            serde_json::from_value(serde_json::json!({"matchExpressions": [{"key": "a", "operator": "Gt"}]})).unwrap();
         assert_eq!(
             LabelSelector::from_k8s(Some(&bad)).unwrap_err().to_string(),
             "\"Gt\" is not a valid label selector operator"

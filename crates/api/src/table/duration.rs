@@ -21,40 +21,24 @@ pub fn human_duration(d: SignedDuration) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
+        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
     } else if minutes < 60 * 3 {
         return format!("{minutes}m");
     }
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        }
+        if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") }
     } else if hours < 48 {
         format!("{hours}h")
     } else if hours < 24 * 8 {
         let h = hours % 24;
-        if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        }
+        if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) }
     } else if hours < 24 * 365 * 2 {
         format!("{}d", hours / 24)
     } else if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        if dy == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{dy}d", hours / 24 / 365)
-        }
+        if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) }
     } else {
         format!("{}y", hours / 24 / 365)
     }

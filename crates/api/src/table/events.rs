@@ -50,21 +50,10 @@ pub(super) fn row(ev: &Value, now: Timestamp) -> Row {
     }
     let kind = text(ev, "/involvedObject/kind").to_lowercase();
     let name = text(ev, "/involvedObject/name");
-    let target = if name.is_empty() {
-        kind
-    } else {
-        format!("{kind}/{name}")
-    };
-    let component = first_non_empty(
-        text(ev, "/source/component"),
-        text(ev, "/reportingComponent"),
-    );
+    let target = if name.is_empty() { kind } else { format!("{kind}/{name}") };
+    let component = first_non_empty(text(ev, "/source/component"), text(ev, "/reportingComponent"));
     let host = first_non_empty(text(ev, "/source/host"), text(ev, "/reportingInstance"));
-    let source = if host.is_empty() {
-        component.to_string()
-    } else {
-        format!("{component}, {host}")
-    };
+    let source = if host.is_empty() { component.to_string() } else { format!("{component}, {host}") };
     Row::new(vec![
         json!(last_seen),
         json!(text(ev, "/type")),
@@ -115,20 +104,14 @@ mod tests {
         });
         assert_eq!(
             Value::Array(row(&new_style, now).cells),
-            json!([
-                "4m59s", "Normal", "Ready", "node", "", "peapod", "", "4m59s", 1, "n"
-            ])
+            json!(["4m59s", "Normal", "Ready", "node", "", "peapod", "", "4m59s", 1, "n"])
         );
         let series = json!({"metadata": {"name": "s"}, "involvedObject": {"kind": "Pod", "name": "p"},
                             "firstTimestamp": "2025-01-01T00:00:00Z",
                             "series": {"count": 7, "lastObservedTime": "2025-01-01T00:09:55Z"}});
         let r = row(&series, now).cells;
         assert_eq!((r[0].clone(), r[8].clone()), (json!("5s"), json!(7)));
-        let names: Vec<&str> = columns()
-            .iter()
-            .filter(|c| c.priority == 0)
-            .map(|c| c.name)
-            .collect();
+        let names: Vec<&str> = columns().iter().filter(|c| c.priority == 0).map(|c| c.name).collect();
         assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message"]);
     }
 }

@@ -57,28 +57,12 @@ pub(crate) struct Column {
 }
 
 impl Column {
-    pub(crate) const fn new(
-        name: &'static str,
-        type_: &'static str,
-        description: &'static str,
-    ) -> Self {
-        Column {
-            name,
-            type_,
-            format: "",
-            description,
-            priority: 0,
-        }
+    pub(crate) const fn new(name: &'static str, type_: &'static str, description: &'static str) -> Self {
+        Column { name, type_, format: "", description, priority: 0 }
     }
 
     pub(crate) const fn name_column() -> Self {
-        Column {
-            name: "Name",
-            type_: "string",
-            format: "name",
-            description: NAME_DESCRIPTION,
-            priority: 0,
-        }
+        Column { name: "Name", type_: "string", format: "name", description: NAME_DESCRIPTION, priority: 0 }
     }
 
     pub(crate) const fn age_column() -> Self {
@@ -104,10 +88,7 @@ pub(crate) struct Row {
 
 impl Row {
     pub(crate) fn new(cells: Vec<Value>) -> Self {
-        Row {
-            cells,
-            conditions: Vec::new(),
-        }
+        Row { cells, conditions: Vec::new() }
     }
 }
 
@@ -155,16 +136,8 @@ pub fn table_row(resource: &str, obj: &Value, now: Timestamp, include: IncludeOb
 
 /// Builds a `Table` of `objs`. `metadata` is left empty for the caller to
 /// fill (`resourceVersion`, `continue`).
-pub fn build_table(
-    resource: &str,
-    objs: &[&Value],
-    now: Timestamp,
-    include_object: IncludeObject,
-) -> Value {
-    let rows: Vec<Value> = objs
-        .iter()
-        .map(|o| table_row(resource, o, now, include_object))
-        .collect();
+pub fn build_table(resource: &str, objs: &[&Value], now: Timestamp, include_object: IncludeObject) -> Value {
+    let rows: Vec<Value> = objs.iter().map(|o| table_row(resource, o, now, include_object)).collect();
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -250,12 +223,8 @@ mod tests {
     fn unknown_resources_use_default_columns() {
         let obj = json!({"metadata": {"name": "x", "creationTimestamp": "2025-01-01T00:00:00Z"}});
         let t = build_table("widgets", &[&obj], now(), IncludeObject::Metadata);
-        let names: Vec<&str> = t["columnDefinitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["Name", "Created At"]);
         assert_eq!(t["rows"][0]["cells"], json!(["x", "2025-01-01T00:00:00Z"]));
     }

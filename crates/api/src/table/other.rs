@@ -8,26 +8,16 @@ use serde_json::{Value, json};
 use super::{CREATED_DESCRIPTION, Column, Row, age, text};
 
 fn map_len(obj: &Value, key: &str) -> usize {
-    obj.get(key)
-        .and_then(Value::as_object)
-        .map_or(0, |m| m.len())
+    obj.get(key).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
 pub(super) fn configmap_columns() -> Vec<Column> {
-    vec![
-        Column::name_column(),
-        Column::new("Data", "integer", "Number of data in configmap"),
-        Column::age_column(),
-    ]
+    vec![Column::name_column(), Column::new("Data", "integer", "Number of data in configmap"), Column::age_column()]
 }
 
 pub(super) fn configmap_row(obj: &Value, now: Timestamp) -> Row {
     let data = map_len(obj, "data") + map_len(obj, "binaryData");
-    Row::new(vec![
-        json!(text(obj, "/metadata/name")),
-        json!(data),
-        age(obj, now),
-    ])
+    Row::new(vec![json!(text(obj, "/metadata/name")), json!(data), age(obj, now)])
 }
 
 pub(super) fn secret_columns() -> Vec<Column> {
@@ -49,19 +39,11 @@ pub(super) fn secret_row(obj: &Value, now: Timestamp) -> Row {
 }
 
 pub(super) fn namespace_columns() -> Vec<Column> {
-    vec![
-        Column::name_column(),
-        Column::new("Status", "string", "The status of the namespace"),
-        Column::age_column(),
-    ]
+    vec![Column::name_column(), Column::new("Status", "string", "The status of the namespace"), Column::age_column()]
 }
 
 pub(super) fn namespace_row(obj: &Value, now: Timestamp) -> Row {
-    Row::new(vec![
-        json!(text(obj, "/metadata/name")),
-        json!(text(obj, "/status/phase")),
-        age(obj, now),
-    ])
+    Row::new(vec![json!(text(obj, "/metadata/name")), json!(text(obj, "/status/phase")), age(obj, now)])
 }
 
 pub(super) fn node_columns() -> Vec<Column> {
@@ -73,9 +55,24 @@ pub(super) fn node_columns() -> Vec<Column> {
         Column::new("Version", "string", "Kubelet Version reported by the node."),
         Column::new("Internal-IP", "string", "List of addresses reachable to the node.").wide(),
         Column::new("External-IP", "string", "List of addresses reachable to the node.").wide(),
-        Column::new("OS-Image", "string", "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).").wide(),
-        Column::new("Kernel-Version", "string", "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).").wide(),
-        Column::new("Container-Runtime", "string", "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).").wide(),
+        Column::new(
+            "OS-Image",
+            "string",
+            "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+        )
+        .wide(),
+        Column::new(
+            "Kernel-Version",
+            "string",
+            "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+        )
+        .wide(),
+        Column::new(
+            "Container-Runtime",
+            "string",
+            "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+        )
+        .wide(),
     ]
 }
 
@@ -83,12 +80,7 @@ pub(super) fn node_columns() -> Vec<Column> {
 /// `kubernetes.io/role` label, sorted and unique.
 fn node_roles(node: &Value) -> String {
     let mut roles: Vec<String> = Vec::new();
-    for (k, v) in node
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (k, v) in node.pointer("/metadata/labels").and_then(Value::as_object).into_iter().flatten() {
         if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
             if !role.is_empty() {
                 roles.push(role.to_string());
@@ -101,11 +93,7 @@ fn node_roles(node: &Value) -> String {
     }
     roles.sort();
     roles.dedup();
-    if roles.is_empty() {
-        "<none>".to_string()
-    } else {
-        roles.join(",")
-    }
+    if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }
 }
 
 fn node_address(node: &Value, type_: &str) -> String {
@@ -128,11 +116,7 @@ pub(super) fn node_row(node: &Value, now: Timestamp) -> Row {
         .flatten()
         .rfind(|c| c["type"] == "Ready");
     if let Some(c) = ready {
-        status.push(if c["status"] == "True" {
-            "Ready".into()
-        } else {
-            "NotReady".into()
-        });
+        status.push(if c["status"] == "True" { "Ready".into() } else { "NotReady".into() });
     } else {
         status.push("Unknown".into());
     }
@@ -140,11 +124,7 @@ pub(super) fn node_row(node: &Value, now: Timestamp) -> Row {
         status.push("SchedulingDisabled".into());
     }
     let unknown_if_empty = |s: &str| {
-        if s.is_empty() {
-            "<unknown>".to_string()
-        } else {
-            s.to_string()
-        }
+        if s.is_empty() { "<unknown>".to_string() } else { s.to_string() }
     };
     Row::new(vec![
         json!(text(node, "/metadata/name")),
@@ -155,22 +135,13 @@ pub(super) fn node_row(node: &Value, now: Timestamp) -> Row {
         json!(node_address(node, "InternalIP")),
         json!(node_address(node, "ExternalIP")),
         json!(unknown_if_empty(text(node, "/status/nodeInfo/osImage"))),
-        json!(unknown_if_empty(text(
-            node,
-            "/status/nodeInfo/kernelVersion"
-        ))),
-        json!(unknown_if_empty(text(
-            node,
-            "/status/nodeInfo/containerRuntimeVersion"
-        ))),
+        json!(unknown_if_empty(text(node, "/status/nodeInfo/kernelVersion"))),
+        json!(unknown_if_empty(text(node, "/status/nodeInfo/containerRuntimeVersion"))),
     ])
 }
 
 pub(super) fn default_columns() -> Vec<Column> {
-    vec![
-        Column::name_column(),
-        Column::new("Created At", "date", CREATED_DESCRIPTION),
-    ]
+    vec![Column::name_column(), Column::new("Created At", "date", CREATED_DESCRIPTION)]
 }
 
 /// The generic row: name and the creation time in RFC 3339 (UTC).
@@ -193,20 +164,11 @@ mod tests {
     fn simple_kinds() {
         let secret = json!({"metadata": {"name": "s", "creationTimestamp": "2025-01-01T00:00:00Z"},
                             "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}});
-        assert_eq!(
-            Value::Array(secret_row(&secret, now()).cells),
-            json!(["s", "kubernetes.io/tls", 2, "2d"])
-        );
+        assert_eq!(Value::Array(secret_row(&secret, now()).cells), json!(["s", "kubernetes.io/tls", 2, "2d"]));
         let ns = json!({"metadata": {"name": "dev", "creationTimestamp": "2024-12-31T00:00:00Z"}, "status": {"phase": "Active"}});
-        assert_eq!(
-            Value::Array(namespace_row(&ns, now()).cells),
-            json!(["dev", "Active", "3d"])
-        );
+        assert_eq!(Value::Array(namespace_row(&ns, now()).cells), json!(["dev", "Active", "3d"]));
         let cm = json!({"metadata": {"name": "c"}});
-        assert_eq!(
-            Value::Array(configmap_row(&cm, now()).cells),
-            json!(["c", 0, "<unknown>"])
-        );
+        assert_eq!(Value::Array(configmap_row(&cm, now()).cells), json!(["c", 0, "<unknown>"]));
     }
 
     #[test]

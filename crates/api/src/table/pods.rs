@@ -29,23 +29,15 @@ pub(super) fn columns() -> Vec<Column> {
 }
 
 fn list<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
-    obj.pointer(pointer)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    obj.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 fn condition_true(pod: &Value, type_: &str) -> bool {
-    list(pod, "/status/conditions")
-        .iter()
-        .find(|c| c["type"] == type_)
-        .is_some_and(|c| c["status"] == "True")
+    list(pod, "/status/conditions").iter().find(|c| c["type"] == type_).is_some_and(|c| c["status"] == "True")
 }
 
 fn is_restartable(pod: &Value, name: &str) -> bool {
-    list(pod, "/spec/initContainers")
-        .iter()
-        .any(|c| c["name"] == name && c["restartPolicy"] == "Always")
+    list(pod, "/spec/initContainers").iter().any(|c| c["name"] == name && c["restartPolicy"] == "Always")
 }
 
 /// The `state.terminated` reason text of a container that ended.
@@ -55,11 +47,7 @@ fn terminated_reason(t: &Value) -> String {
         return reason.to_string();
     }
     let signal = t["signal"].as_i64().unwrap_or(0);
-    if signal != 0 {
-        format!("Signal:{signal}")
-    } else {
-        format!("ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0))
-    }
+    if signal != 0 { format!("Signal:{signal}") } else { format!("ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0)) }
 }
 
 /// `finishedAt` of the last termination, if later than `latest`.
@@ -73,11 +61,8 @@ fn track_restart(status: &Value, latest: &mut Option<Timestamp>) {
 
 pub(super) fn row(pod: &Value, now: Timestamp) -> Row {
     let init_specs = list(pod, "/spec/initContainers");
-    let total = list(pod, "/spec/containers").len()
-        + init_specs
-            .iter()
-            .filter(|c| c["restartPolicy"] == "Always")
-            .count();
+    let total =
+        list(pod, "/spec/containers").len() + init_specs.iter().filter(|c| c["restartPolicy"] == "Always").count();
     let mut ready = 0;
     let mut restarts: i64 = 0;
     let mut sidecar_restarts: i64 = 0;
@@ -89,18 +74,12 @@ pub(super) fn row(pod: &Value, now: Timestamp) -> Row {
         "" => phase.to_string(),
         r => r.to_string(),
     };
-    if list(pod, "/status/conditions")
-        .iter()
-        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated")
-    {
+    if list(pod, "/status/conditions").iter().any(|c| c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated") {
         reason = "SchedulingGated".to_string();
     }
 
     let mut initializing = false;
-    for (i, st) in list(pod, "/status/initContainerStatuses")
-        .iter()
-        .enumerate()
-    {
+    for (i, st) in list(pod, "/status/initContainerStatuses").iter().enumerate() {
         let name = text(st, "/name");
         let count = st["restartCount"].as_i64().unwrap_or(0);
         restarts += count;
@@ -152,17 +131,11 @@ pub(super) fn row(pod: &Value, now: Timestamp) -> Row {
             }
         }
         if reason == "Completed" && has_running {
-            reason = if condition_true(pod, "Ready") {
-                "Running".to_string()
-            } else {
-                "NotReady".to_string()
-            };
+            reason = if condition_true(pod, "Ready") { "Running".to_string() } else { "NotReady".to_string() };
         }
     }
 
-    let deleting = pod
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null());
+    let deleting = pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
     if deleting && text(pod, "/status/reason") == "NodeLost" {
         reason = "Unknown".to_string();
     } else if deleting && phase != "Succeeded" && phase != "Failed" {
@@ -179,11 +152,7 @@ pub(super) fn row(pod: &Value, now: Timestamp) -> Row {
         ip => ip,
     };
     let none_if_empty = |s: &str| {
-        if s.is_empty() {
-            "<none>".to_string()
-        } else {
-            s.to_string()
-        }
+        if s.is_empty() { "<none>".to_string() } else { s.to_string() }
     };
     let gates = list(pod, "/spec/readinessGates");
     let readiness_gates = if gates.is_empty() {
@@ -251,14 +220,11 @@ mod tests {
         let one = json!({"containers": [{"name": "main"}]});
         let two = json!({"containers": [{"name": "a"}, {"name": "b"}]});
         let with_init = json!({"containers": [{"name": "main"}], "initContainers": [{"name": "i1"}, {"name": "i2"}]});
-        let with_sidecar = json!({"containers": [{"name": "main"}], "initContainers": [{"name": "side", "restartPolicy": "Always"}]});
+        let with_sidecar =
+            json!({"containers": [{"name": "main"}], "initContainers": [{"name": "side", "restartPolicy": "Always"}]});
         let ready_cond = json!([{"type": "Ready", "status": "True"}]);
         let cases: Vec<(&str, Value, (&str, &str, &str))> = vec![
-            (
-                "pending, no statuses",
-                pod(one.clone(), json!({"phase": "Pending"})),
-                ("0/1", "Pending", "0"),
-            ),
+            ("pending, no statuses", pod(one.clone(), json!({"phase": "Pending"})), ("0/1", "Pending", "0")),
             (
                 "creating",
                 pod(
@@ -270,10 +236,7 @@ mod tests {
             ),
             (
                 "running",
-                pod(
-                    one.clone(),
-                    json!({"phase": "Running", "containerStatuses": [running("main", 0)]}),
-                ),
+                pod(one.clone(), json!({"phase": "Running", "containerStatuses": [running("main", 0)]})),
                 ("1/1", "Running", "0"),
             ),
             (
@@ -396,10 +359,8 @@ mod tests {
             (
                 "terminating",
                 {
-                    let mut p = pod(
-                        one.clone(),
-                        json!({"phase": "Running", "containerStatuses": [running("main", 0)]}),
-                    );
+                    let mut p =
+                        pod(one.clone(), json!({"phase": "Running", "containerStatuses": [running("main", 0)]}));
                     p["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:59:59Z");
                     p
                 },
@@ -424,10 +385,7 @@ mod tests {
             ),
             (
                 "pod reason wins before containers",
-                pod(
-                    one.clone(),
-                    json!({"phase": "Failed", "reason": "DeadlineExceeded"}),
-                ),
+                pod(one.clone(), json!({"phase": "Failed", "reason": "DeadlineExceeded"})),
                 ("0/1", "DeadlineExceeded", "0"),
             ),
             (
@@ -442,11 +400,7 @@ mod tests {
             ),
         ];
         for (name, p, (ready, status, restarts)) in cases {
-            assert_eq!(
-                cells(&p),
-                (ready.to_string(), status.to_string(), restarts.to_string()),
-                "{name}"
-            );
+            assert_eq!(cells(&p), (ready.to_string(), status.to_string(), restarts.to_string()), "{name}");
         }
     }
 
@@ -460,36 +414,13 @@ mod tests {
         let r = row(&p, now());
         assert_eq!(
             Value::Array(r.cells),
-            json!([
-                "web",
-                "0/1",
-                "Succeeded",
-                "0",
-                "60m",
-                "10.88.0.4",
-                "node1",
-                "<none>",
-                "1/2"
-            ])
+            json!(["web", "0/1", "Succeeded", "0", "60m", "10.88.0.4", "node1", "<none>", "1/2"])
         );
         assert_eq!(r.conditions[0]["reason"], "Succeeded");
-        let bare = row(
-            &json!({"metadata": {"name": "x"}, "spec": {"containers": []}}),
-            now(),
-        );
+        let bare = row(&json!({"metadata": {"name": "x"}, "spec": {"containers": []}}), now());
         assert_eq!(
             Value::Array(bare.cells),
-            json!([
-                "x",
-                "0/0",
-                "",
-                "0",
-                "<unknown>",
-                "<none>",
-                "<none>",
-                "<none>",
-                "<none>"
-            ])
+            json!(["x", "0/0", "", "0", "<unknown>", "<none>", "<none>", "<none>", "<none>"])
         );
     }
 }

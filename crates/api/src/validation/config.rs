@@ -23,11 +23,7 @@ pub fn validate_configmap(cm: &ConfigMap) -> Vec<FieldError> {
     for (k, v) in cm.data.iter().flatten() {
         push_invalid(&mut errs, &data_path.key(k), k, is_config_map_key(k));
         if cm.binary_data.as_ref().is_some_and(|b| b.contains_key(k)) {
-            errs.push(FieldError::invalid(
-                &data_path.key(k),
-                k.as_str(),
-                "duplicate of key present in binaryData",
-            ));
+            errs.push(FieldError::invalid(&data_path.key(k), k.as_str(), "duplicate of key present in binaryData"));
         }
         total += v.len();
     }
@@ -47,19 +43,13 @@ pub fn validate_configmap_update(new: &ConfigMap, old: &ConfigMap) -> Vec<FieldE
     let mut errs = validate_object_meta_update(&new.metadata, &old.metadata);
     if old.immutable == Some(true) {
         if new.immutable != Some(true) {
-            errs.push(FieldError::forbidden(
-                &Path::new("immutable"),
-                IMMUTABLE_SET,
-            ));
+            errs.push(FieldError::forbidden(&Path::new("immutable"), IMMUTABLE_SET));
         }
         if non_empty(&new.data) != non_empty(&old.data) {
             errs.push(FieldError::forbidden(&Path::new("data"), IMMUTABLE_SET));
         }
         if non_empty(&new.binary_data) != non_empty(&old.binary_data) {
-            errs.push(FieldError::forbidden(
-                &Path::new("binaryData"),
-                IMMUTABLE_SET,
-            ));
+            errs.push(FieldError::forbidden(&Path::new("binaryData"), IMMUTABLE_SET));
         }
     }
     errs.extend(validate_configmap(new));
@@ -94,26 +84,16 @@ pub fn validate_secret(secret: &Secret) -> Vec<FieldError> {
         None => errs.push(FieldError::required(&data_path.key(key), "")),
         Some(bytes) => {
             if let Err(e) = serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes.0) {
-                errs.push(FieldError::invalid(
-                    &data_path.key(key),
-                    "<secret contents redacted>",
-                    e.to_string(),
-                ));
+                errs.push(FieldError::invalid(&data_path.key(key), "<secret contents redacted>", e.to_string()));
             }
         }
     };
     match secret.type_.as_deref().unwrap_or("") {
         "kubernetes.io/service-account-token" => {
-            let name = secret
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("kubernetes.io/service-account.name"));
+            let name = secret.metadata.annotations.as_ref().and_then(|a| a.get("kubernetes.io/service-account.name"));
             if name.is_none_or(|n| n.is_empty()) {
                 errs.push(FieldError::required(
-                    &Path::new("metadata")
-                        .child("annotations")
-                        .key("kubernetes.io/service-account.name"),
+                    &Path::new("metadata").child("annotations").key("kubernetes.io/service-account.name"),
                     "",
                 ));
             }
@@ -121,9 +101,7 @@ pub fn validate_secret(secret: &Secret) -> Vec<FieldError> {
         "kubernetes.io/dockercfg" => json_key(&mut errs, ".dockercfg"),
         "kubernetes.io/dockerconfigjson" => json_key(&mut errs, ".dockerconfigjson"),
         // Either key may be empty, but one of them must be present.
-        "kubernetes.io/basic-auth"
-            if !data.contains_key("username") && !data.contains_key("password") =>
-        {
+        "kubernetes.io/basic-auth" if !data.contains_key("username") && !data.contains_key("password") => {
             errs.push(FieldError::required(&data_path.key("username"), ""));
             errs.push(FieldError::required(&data_path.key("password"), ""));
         }
@@ -146,23 +124,13 @@ pub fn validate_secret(secret: &Secret) -> Vec<FieldError> {
 /// nothing may change once `immutable: true` was set.
 pub fn validate_secret_update(new: &Secret, old: &Secret) -> Vec<FieldError> {
     let mut errs = validate_object_meta_update(&new.metadata, &old.metadata);
-    let (nt, ot) = (
-        new.type_.as_deref().unwrap_or(""),
-        old.type_.as_deref().unwrap_or(""),
-    );
+    let (nt, ot) = (new.type_.as_deref().unwrap_or(""), old.type_.as_deref().unwrap_or(""));
     if nt != ot {
-        errs.push(FieldError::invalid(
-            &Path::new("type"),
-            nt,
-            "field is immutable",
-        ));
+        errs.push(FieldError::invalid(&Path::new("type"), nt, "field is immutable"));
     }
     if old.immutable == Some(true) {
         if new.immutable != Some(true) {
-            errs.push(FieldError::forbidden(
-                &Path::new("immutable"),
-                IMMUTABLE_SET,
-            ));
+            errs.push(FieldError::forbidden(&Path::new("immutable"), IMMUTABLE_SET));
         }
         if non_empty(&new.data) != non_empty(&old.data) {
             errs.push(FieldError::forbidden(&Path::new("data"), IMMUTABLE_SET));
@@ -186,11 +154,7 @@ mod tests {
     fn configmap_cases() {
         let cm = |v: Value| -> ConfigMap { serde_json::from_value(v).unwrap() };
         let cases: Vec<(&str, ConfigMap, Vec<&str>)> = vec![
-            (
-                "ok",
-                cm(json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"a.txt": "x"}})),
-                vec![],
-            ),
+            ("ok", cm(json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"a.txt": "x"}})), vec![]),
             (
                 "bad key",
                 cm(json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"..a": "x"}})),
@@ -218,7 +182,10 @@ mod tests {
 
     #[test]
     fn immutable_configmap() {
-        let old: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"a": "1"}, "immutable": true})).unwrap();
+        let old: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"a": "1"}, "immutable": true}),
+        )
+        .unwrap();
         let mut new = old.clone();
         new.data = Some([("a".to_string(), "2".to_string())].into());
         new.immutable = None;
@@ -236,11 +203,7 @@ mod tests {
         let secret = |t: &str, data: &[(&str, &[u8])]| Secret {
             metadata: serde_json::from_value(json!({"name": "s", "namespace": "d"})).unwrap(),
             type_: Some(t.into()),
-            data: Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
-                    .collect(),
-            ),
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.to_vec()))).collect()),
             ..Default::default()
         };
         let cases: Vec<(&str, Secret, Vec<&str>)> = vec![
@@ -252,24 +215,14 @@ mod tests {
             ),
             (
                 "dockerconfigjson ok",
-                secret(
-                    "kubernetes.io/dockerconfigjson",
-                    &[(".dockerconfigjson", b"{\"auths\":{}}")],
-                ),
+                secret("kubernetes.io/dockerconfigjson", &[(".dockerconfigjson", b"{\"auths\":{}}")]),
                 vec![],
             ),
-            (
-                "tls",
-                secret("kubernetes.io/tls", &[("tls.crt", b"x")]),
-                vec!["data[tls.key]: Required value"],
-            ),
+            ("tls", secret("kubernetes.io/tls", &[("tls.crt", b"x")]), vec!["data[tls.key]: Required value"]),
             (
                 "basic-auth",
                 secret("kubernetes.io/basic-auth", &[]),
-                vec![
-                    "data[username]: Required value",
-                    "data[password]: Required value",
-                ],
+                vec!["data[username]: Required value", "data[password]: Required value"],
             ),
             (
                 "ssh",
@@ -292,15 +245,12 @@ mod tests {
         for (name, s, want) in cases {
             assert_eq!(texts(validate_secret(&s)), want, "{name}");
         }
-        let bad_json = secret(
-            "kubernetes.io/dockerconfigjson",
-            &[(".dockerconfigjson", b"{")],
-        );
+        let bad_json = secret("kubernetes.io/dockerconfigjson", &[(".dockerconfigjson", b"{")]);
         let e = validate_secret(&bad_json);
         assert_eq!(e.len(), 1);
-        assert!(e[0].to_string().starts_with(
-            "data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": "
-        ));
+        assert!(
+            e[0].to_string().starts_with("data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": ")
+        );
         let mut changed = secret("kubernetes.io/tls", &[("tls.crt", b"x"), ("tls.key", b"y")]);
         let old = changed.clone();
         changed.type_ = Some("Opaque".into());

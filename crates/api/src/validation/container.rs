@@ -16,9 +16,8 @@ use serde_json::json;
 
 use super::mounts::{validate_volume_devices, validate_volume_mounts};
 use super::names::{
-    inclusive_range_error, is_config_map_key, is_dns1123_label, is_qualified_name,
-    is_relaxed_env_var_name, is_valid_port_name, is_valid_port_num, name_is_dns_subdomain,
-    push_invalid,
+    inclusive_range_error, is_config_map_key, is_dns1123_label, is_qualified_name, is_relaxed_env_var_name,
+    is_valid_port_name, is_valid_port_num, name_is_dns_subdomain, push_invalid,
 };
 use super::or_empty as s;
 use super::resources::validate_resource_requirements;
@@ -41,11 +40,7 @@ pub(super) struct PodContext<'a> {
 }
 
 /// Checks shared by app, init and ephemeral containers.
-pub(super) fn validate_container_common(
-    c: &Container,
-    ctx: &PodContext<'_>,
-    path: &Path,
-) -> Vec<FieldError> {
+pub(super) fn validate_container_common(c: &Container, ctx: &PodContext<'_>, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let name_path = path.child("name");
     if c.name.is_empty() {
@@ -58,10 +53,7 @@ pub(super) fn validate_container_common(
     }
     match s(&c.termination_message_policy) {
         "File" | "FallbackToLogsOnError" => {}
-        "" => errs.push(FieldError::required(
-            &path.child("terminationMessagePolicy"),
-            "",
-        )),
+        "" => errs.push(FieldError::required(&path.child("terminationMessagePolicy"), "")),
         other => errs.push(FieldError::not_supported(
             &path.child("terminationMessagePolicy"),
             other,
@@ -71,47 +63,17 @@ pub(super) fn validate_container_common(
     let mounts = c.volume_mounts.as_deref().unwrap_or(&[]);
     let devices = c.volume_devices.as_deref().unwrap_or(&[]);
     errs.extend(validate_container_ports(c, &path.child("ports")));
-    errs.extend(validate_env(
-        c.env.as_deref().unwrap_or(&[]),
-        &path.child("env"),
-    ));
-    errs.extend(validate_env_from(
-        c.env_from.as_deref().unwrap_or(&[]),
-        &path.child("envFrom"),
-    ));
-    errs.extend(validate_volume_mounts(
-        mounts,
-        devices,
-        ctx,
-        c,
-        &path.child("volumeMounts"),
-    ));
-    errs.extend(validate_volume_devices(
-        devices,
-        mounts,
-        ctx,
-        &path.child("volumeDevices"),
-    ));
-    errs.extend(validate_pull_policy(
-        s(&c.image_pull_policy),
-        &path.child("imagePullPolicy"),
-    ));
-    errs.extend(validate_resource_requirements(
-        c.resources.as_ref(),
-        &ctx.claim_names,
-        &path.child("resources"),
-    ));
+    errs.extend(validate_env(c.env.as_deref().unwrap_or(&[]), &path.child("env")));
+    errs.extend(validate_env_from(c.env_from.as_deref().unwrap_or(&[]), &path.child("envFrom")));
+    errs.extend(validate_volume_mounts(mounts, devices, ctx, c, &path.child("volumeMounts")));
+    errs.extend(validate_volume_devices(devices, mounts, ctx, &path.child("volumeDevices")));
+    errs.extend(validate_pull_policy(s(&c.image_pull_policy), &path.child("imagePullPolicy")));
+    errs.extend(validate_resource_requirements(c.resources.as_ref(), &ctx.claim_names, &path.child("resources")));
     let resize_policy = c.resize_policy.as_deref().unwrap_or(&[]);
     for (i, p) in resize_policy.iter().enumerate() {
         let rp = path.child("resizePolicy");
-        if resize_policy[..i]
-            .iter()
-            .any(|q| q.resource_name == p.resource_name)
-        {
-            errs.push(FieldError::duplicate(
-                &rp.index(i),
-                p.resource_name.as_str(),
-            ));
+        if resize_policy[..i].iter().any(|q| q.resource_name == p.resource_name) {
+            errs.push(FieldError::duplicate(&rp.index(i), p.resource_name.as_str()));
         }
         match p.resource_name.as_str() {
             "cpu" | "memory" => {}
@@ -121,11 +83,7 @@ pub(super) fn validate_container_common(
         match p.restart_policy.as_str() {
             "NotRequired" | "RestartContainer" => {}
             "" => errs.push(FieldError::required(&rp, "")),
-            other => errs.push(FieldError::not_supported(
-                &rp,
-                other,
-                &["NotRequired", "RestartContainer"],
-            )),
+            other => errs.push(FieldError::not_supported(&rp, other, &["NotRequired", "RestartContainer"])),
         }
         if ctx.restart_policy == "Never" && p.restart_policy != "NotRequired" {
             errs.push(FieldError::invalid(
@@ -135,11 +93,7 @@ pub(super) fn validate_container_common(
             ));
         }
     }
-    errs.extend(validate_security_context(
-        c.security_context.as_ref(),
-        &path.child("securityContext"),
-        ctx.host_users,
-    ));
+    errs.extend(validate_security_context(c.security_context.as_ref(), &path.child("securityContext"), ctx.host_users));
     errs
 }
 
@@ -161,11 +115,7 @@ fn validate_container_ports(c: &Container, path: &Path) -> Vec<FieldError> {
             errs.push(FieldError::required(&idx.child("containerPort"), ""));
         } else {
             for m in is_valid_port_num(port.container_port as i64) {
-                errs.push(FieldError::invalid(
-                    &idx.child("containerPort"),
-                    port.container_port,
-                    m,
-                ));
+                errs.push(FieldError::invalid(&idx.child("containerPort"), port.container_port, m));
             }
         }
         let host_port = port.host_port.unwrap_or(0);
@@ -177,11 +127,7 @@ fn validate_container_ports(c: &Container, path: &Path) -> Vec<FieldError> {
         match s(&port.protocol) {
             "TCP" | "UDP" | "SCTP" => {}
             "" => errs.push(FieldError::required(&idx.child("protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                &idx.child("protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
+            other => errs.push(FieldError::not_supported(&idx.child("protocol"), other, &["SCTP", "TCP", "UDP"])),
         }
     }
     errs
@@ -203,10 +149,7 @@ pub(super) fn check_host_port_conflicts(
             }
             let key = format!("{}/{}/{}", s(&p.protocol), s(&p.host_ip), host_port);
             if !seen.insert(key.clone()) {
-                errs.push(FieldError::duplicate(
-                    &path.index(ci).child("ports").index(pi).child("hostPort"),
-                    key,
-                ));
+                errs.push(FieldError::duplicate(&path.index(ci).child("ports").index(pi).child("hostPort"), key));
             }
         }
     }
@@ -225,13 +168,8 @@ const ENV_FIELD_PATHS: [&str; 9] = [
     "status.podIPs",
 ];
 
-pub(super) const VOLUME_FIELD_PATHS: [&str; 5] = [
-    "metadata.annotations",
-    "metadata.labels",
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-];
+pub(super) const VOLUME_FIELD_PATHS: [&str; 5] =
+    ["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"];
 
 const RESOURCE_FIELD_PATHS: [&str; 6] = [
     "limits.cpu",
@@ -249,47 +187,26 @@ fn validate_env(vars: &[EnvVar], path: &Path) -> Vec<FieldError> {
         if ev.name.is_empty() {
             errs.push(FieldError::required(&idx.child("name"), ""));
         } else {
-            push_invalid(
-                &mut errs,
-                &idx.child("name"),
-                &ev.name,
-                is_relaxed_env_var_name(&ev.name),
-            );
+            push_invalid(&mut errs, &idx.child("name"), &ev.name, is_relaxed_env_var_name(&ev.name));
         }
         let Some(from) = &ev.value_from else { continue };
         let vf = idx.child("valueFrom");
         let mut sources = 0;
         if let Some(f) = &from.field_ref {
             sources += 1;
-            errs.extend(validate_object_field_selector(
-                f,
-                &ENV_FIELD_PATHS,
-                &vf.child("fieldRef"),
-            ));
+            errs.extend(validate_object_field_selector(f, &ENV_FIELD_PATHS, &vf.child("fieldRef")));
         }
         if let Some(r) = &from.resource_field_ref {
             sources += 1;
-            errs.extend(validate_resource_field_selector(
-                r,
-                false,
-                &vf.child("resourceFieldRef"),
-            ));
+            errs.extend(validate_resource_field_selector(r, false, &vf.child("resourceFieldRef")));
         }
         if let Some(k) = &from.config_map_key_ref {
             sources += 1;
-            errs.extend(validate_key_selector(
-                &k.name,
-                &k.key,
-                &vf.child("configMapKeyRef"),
-            ));
+            errs.extend(validate_key_selector(&k.name, &k.key, &vf.child("configMapKeyRef")));
         }
         if let Some(k) = &from.secret_key_ref {
             sources += 1;
-            errs.extend(validate_key_selector(
-                &k.name,
-                &k.key,
-                &vf.child("secretKeyRef"),
-            ));
+            errs.extend(validate_key_selector(&k.name, &k.key, &vf.child("secretKeyRef")));
         }
         if from.file_key_ref.is_some() {
             sources += 1;
@@ -301,17 +218,9 @@ fn validate_env(vars: &[EnvVar], path: &Path) -> Vec<FieldError> {
                 "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
             ));
         } else if !s(&ev.value).is_empty() {
-            errs.push(FieldError::invalid(
-                &vf,
-                "",
-                "may not be specified when `value` is not empty",
-            ));
+            errs.push(FieldError::invalid(&vf, "", "may not be specified when `value` is not empty"));
         } else if sources > 1 {
-            errs.push(FieldError::invalid(
-                &vf,
-                "",
-                "may not have more than one field specified at a time",
-            ));
+            errs.push(FieldError::invalid(&vf, "", "may not have more than one field specified at a time"));
         }
     }
     errs
@@ -363,31 +272,15 @@ pub(super) fn validate_object_field_selector(
         (!known.contains(&fp)).then(|| format!("field label not supported: {fp}"))
     };
     if let Some(e) = conversion_error {
-        return vec![FieldError::invalid(
-            &path.child("fieldPath"),
-            fp,
-            format!("error converting fieldPath: {e}"),
-        )];
+        return vec![FieldError::invalid(&path.child("fieldPath"), fp, format!("error converting fieldPath: {e}"))];
     }
     let mut errs = Vec::new();
-    let internal = if fp == "spec.host" {
-        "spec.nodeName"
-    } else {
-        fp
-    };
+    let internal = if fp == "spec.host" { "spec.nodeName" } else { fp };
     if let Some((base, key)) = split_subscripted(internal) {
-        let key = if base == "metadata.annotations" {
-            key.to_lowercase()
-        } else {
-            key.to_string()
-        };
+        let key = if base == "metadata.annotations" { key.to_lowercase() } else { key.to_string() };
         push_invalid(&mut errs, path, &key, is_qualified_name(&key));
     } else if !allowed.contains(&internal) {
-        errs.push(FieldError::not_supported(
-            &path.child("fieldPath"),
-            internal,
-            allowed,
-        ));
+        errs.push(FieldError::not_supported(&path.child("fieldPath"), internal, allowed));
     }
     errs
 }
@@ -406,11 +299,7 @@ pub(super) fn validate_resource_field_selector(
         && !r.resource.starts_with("requests.hugepages-")
         && !r.resource.starts_with("limits.hugepages-")
     {
-        errs.push(FieldError::not_supported(
-            &path.child("resource"),
-            r.resource.as_str(),
-            &RESOURCE_FIELD_PATHS,
-        ));
+        errs.push(FieldError::not_supported(&path.child("resource"), r.resource.as_str(), &RESOURCE_FIELD_PATHS));
     }
     if let Some(d) = &r.divisor {
         let canonical = Quantity::parse(&d.0).map(|q| q.to_string());
@@ -418,9 +307,7 @@ pub(super) fn validate_resource_field_selector(
         let (allowed, what): (&[&str], &str) = match res {
             "limits.cpu" | "requests.cpu" => (&["1m", "1"], "cpu"),
             "limits.memory" | "requests.memory" => (&MEMORY_DIVISORS, "memory"),
-            "limits.ephemeral-storage" | "requests.ephemeral-storage" => {
-                (&MEMORY_DIVISORS, "local ephemeral storage")
-            }
+            "limits.ephemeral-storage" | "requests.ephemeral-storage" => (&MEMORY_DIVISORS, "local ephemeral storage"),
             _ if res.contains(".hugepages-") => (&MEMORY_DIVISORS, "hugepages"),
             _ => (&[], ""),
         };
@@ -436,28 +323,17 @@ pub(super) fn validate_resource_field_selector(
                 };
                 errs.push(FieldError::invalid(&path.child("divisor"), res, detail));
             }
-            Err(_) => errs.push(FieldError::invalid(
-                &path.child("divisor"),
-                d.0.as_str(),
-                FORMAT_ERROR,
-            )),
+            Err(_) => errs.push(FieldError::invalid(&path.child("divisor"), d.0.as_str(), FORMAT_ERROR)),
         }
     }
     errs
 }
 
-const MEMORY_DIVISORS: [&str; 13] = [
-    "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei",
-];
+const MEMORY_DIVISORS: [&str; 13] = ["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"];
 
 fn validate_key_selector(name: &str, key: &str, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    push_invalid(
-        &mut errs,
-        &path.child("name"),
-        name,
-        name_is_dns_subdomain(name, false),
-    );
+    push_invalid(&mut errs, &path.child("name"), name, name_is_dns_subdomain(name, false));
     if key.is_empty() {
         errs.push(FieldError::required(&path.child("key"), ""));
     } else {
@@ -472,12 +348,7 @@ fn validate_env_from(sources: &[EnvFromSource], path: &Path) -> Vec<FieldError> 
         let idx = path.index(i);
         let prefix = s(&ef.prefix);
         if !prefix.is_empty() {
-            push_invalid(
-                &mut errs,
-                &idx.child("prefix"),
-                prefix,
-                is_relaxed_env_var_name(prefix),
-            );
+            push_invalid(&mut errs, &idx.child("prefix"), prefix, is_relaxed_env_var_name(prefix));
         }
         let mut n = 0;
         let mut check_name = |errs: &mut Vec<FieldError>, name: &str, p: Path| {
@@ -485,12 +356,7 @@ fn validate_env_from(sources: &[EnvFromSource], path: &Path) -> Vec<FieldError> 
             if name.is_empty() {
                 errs.push(FieldError::required(&p.child("name"), ""));
             } else {
-                push_invalid(
-                    errs,
-                    &p.child("name"),
-                    name,
-                    name_is_dns_subdomain(name, true),
-                );
+                push_invalid(errs, &p.child("name"), name, name_is_dns_subdomain(name, true));
             }
         };
         if let Some(r) = &ef.config_map_ref {
@@ -500,17 +366,9 @@ fn validate_env_from(sources: &[EnvFromSource], path: &Path) -> Vec<FieldError> 
             check_name(&mut errs, &r.name, idx.child("secretRef"));
         }
         if n == 0 {
-            errs.push(FieldError::invalid(
-                path,
-                "",
-                "must specify one of: `configMapRef` or `secretRef`",
-            ));
+            errs.push(FieldError::invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"));
         } else if n > 1 {
-            errs.push(FieldError::invalid(
-                path,
-                "",
-                "may not have more than one field specified at a time",
-            ));
+            errs.push(FieldError::invalid(path, "", "may not have more than one field specified at a time"));
         }
     }
     errs
@@ -520,11 +378,7 @@ pub(super) fn validate_pull_policy(policy: &str, path: &Path) -> Vec<FieldError>
     match policy {
         "Always" | "IfNotPresent" | "Never" => vec![],
         "" => vec![FieldError::required(path, "")],
-        other => vec![FieldError::not_supported(
-            path,
-            other,
-            &["Always", "IfNotPresent", "Never"],
-        )],
+        other => vec![FieldError::not_supported(path, other, &["Always", "IfNotPresent", "Never"])],
     }
 }
 

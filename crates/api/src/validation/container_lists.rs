@@ -44,11 +44,7 @@ pub(super) fn ephemeral_as_container(e: &EphemeralContainer) -> Container {
     }
 }
 
-pub(super) fn validate_containers(
-    spec: &PodSpec,
-    ctx: &PodContext<'_>,
-    path: &Path,
-) -> Vec<FieldError> {
+pub(super) fn validate_containers(spec: &PodSpec, ctx: &PodContext<'_>, path: &Path) -> Vec<FieldError> {
     let fp = path.child("containers");
     if spec.containers.is_empty() {
         return vec![FieldError::required(&fp, "")];
@@ -63,10 +59,7 @@ pub(super) fn validate_containers(
         }
         errs.extend(validate_hooks_and_probes(c, ctx, &p));
         if c.restart_policy.is_some() {
-            errs.push(FieldError::forbidden(
-                &p.child("restartPolicy"),
-                "may not be set for non-init containers",
-            ));
+            errs.push(FieldError::forbidden(&p.child("restartPolicy"), "may not be set for non-init containers"));
         }
     }
     let all: Vec<&Container> = spec.containers.iter().collect();
@@ -79,18 +72,10 @@ fn validate_hooks_and_probes(c: &Container, ctx: &PodContext<'_>, p: &Path) -> V
     if let Some(lc) = &c.lifecycle {
         let lp = p.child("lifecycle");
         if let Some(h) = &lc.post_start {
-            errs.extend(validate_lifecycle_handler(
-                h,
-                ctx.grace_period,
-                &lp.child("postStart"),
-            ));
+            errs.extend(validate_lifecycle_handler(h, ctx.grace_period, &lp.child("postStart")));
         }
         if let Some(h) = &lc.pre_stop {
-            errs.extend(validate_lifecycle_handler(
-                h,
-                ctx.grace_period,
-                &lp.child("preStop"),
-            ));
+            errs.extend(validate_lifecycle_handler(h, ctx.grace_period, &lp.child("preStop")));
         }
     }
     errs.extend(validate_probe(
@@ -114,11 +99,7 @@ fn validate_hooks_and_probes(c: &Container, ctx: &PodContext<'_>, p: &Path) -> V
     errs
 }
 
-pub(super) fn validate_init_containers(
-    spec: &PodSpec,
-    ctx: &PodContext<'_>,
-    path: &Path,
-) -> Vec<FieldError> {
+pub(super) fn validate_init_containers(spec: &PodSpec, ctx: &PodContext<'_>, path: &Path) -> Vec<FieldError> {
     let fp = path.child("initContainers");
     let mut errs = Vec::new();
     let mut names: BTreeSet<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
@@ -128,11 +109,7 @@ pub(super) fn validate_init_containers(
         let mut sidecar = false;
         if let Some(rp) = &c.restart_policy {
             if rp != "Always" {
-                errs.push(FieldError::not_supported(
-                    &p.child("restartPolicy"),
-                    rp.as_str(),
-                    &["Always"],
-                ));
+                errs.push(FieldError::not_supported(&p.child("restartPolicy"), rp.as_str(), &["Always"]));
             }
             sidecar = rp == "Always";
         }
@@ -165,20 +142,11 @@ pub(super) fn validate_init_containers(
     errs
 }
 
-pub(super) fn validate_ephemeral_containers(
-    spec: &PodSpec,
-    ctx: &PodContext<'_>,
-    path: &Path,
-) -> Vec<FieldError> {
+pub(super) fn validate_ephemeral_containers(spec: &PodSpec, ctx: &PodContext<'_>, path: &Path) -> Vec<FieldError> {
     let fp = path.child("ephemeralContainers");
     let mut errs = Vec::new();
     let mut others: BTreeSet<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-    others.extend(
-        spec.init_containers
-            .iter()
-            .flatten()
-            .map(|c| c.name.as_str()),
-    );
+    others.extend(spec.init_containers.iter().flatten().map(|c| c.name.as_str()));
     let mut all = others.clone();
     for (i, ec) in spec.ephemeral_containers.iter().flatten().enumerate() {
         let p = fp.index(i);
@@ -190,10 +158,7 @@ pub(super) fn validate_ephemeral_containers(
         }
         let target = s(&ec.target_container_name);
         if !target.is_empty() && !others.contains(target) {
-            errs.push(FieldError::not_found(
-                &p.child("targetContainerName"),
-                target,
-            ));
+            errs.push(FieldError::not_found(&p.child("targetContainerName"), target));
         }
         let resources_set = c.resources.as_ref().is_some_and(|r| {
             r.limits.as_ref().is_some_and(|m| !m.is_empty())
@@ -204,42 +169,25 @@ pub(super) fn validate_ephemeral_containers(
         for (field, set) in [
             ("ports", c.ports.as_ref().is_some_and(|v| !v.is_empty())),
             ("resources", resources_set),
-            (
-                "resizePolicy",
-                c.resize_policy.as_ref().is_some_and(|v| !v.is_empty()),
-            ),
+            ("resizePolicy", c.resize_policy.as_ref().is_some_and(|v| !v.is_empty())),
             ("restartPolicy", c.restart_policy.is_some()),
-            (
-                "restartPolicyRules",
-                c.restart_policy_rules
-                    .as_ref()
-                    .is_some_and(|v| !v.is_empty()),
-            ),
+            ("restartPolicyRules", c.restart_policy_rules.as_ref().is_some_and(|v| !v.is_empty())),
             ("livenessProbe", c.liveness_probe.is_some()),
             ("readinessProbe", c.readiness_probe.is_some()),
             ("startupProbe", c.startup_probe.is_some()),
             ("lifecycle", c.lifecycle.is_some()),
         ] {
             if set {
-                errs.push(FieldError::forbidden(
-                    &p.child(field),
-                    "cannot be set for an Ephemeral Container",
-                ));
+                errs.push(FieldError::forbidden(&p.child(field), "cannot be set for an Ephemeral Container"));
             }
         }
         for (j, vm) in c.volume_mounts.iter().flatten().enumerate() {
             let mp = p.child("volumeMounts").index(j);
             if !s(&vm.sub_path).is_empty() {
-                errs.push(FieldError::forbidden(
-                    &mp.child("subPath"),
-                    "cannot be set for an Ephemeral Container",
-                ));
+                errs.push(FieldError::forbidden(&mp.child("subPath"), "cannot be set for an Ephemeral Container"));
             }
             if !s(&vm.sub_path_expr).is_empty() {
-                errs.push(FieldError::forbidden(
-                    &mp.child("subPathExpr"),
-                    "cannot be set for an Ephemeral Container",
-                ));
+                errs.push(FieldError::forbidden(&mp.child("subPathExpr"), "cannot be set for an Ephemeral Container"));
             }
         }
     }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde_json::{Value, json};
 
-use super::names::{
-    NameValidator, is_dns1123_label, is_qualified_name, is_valid_label_value, push_invalid,
-};
+use super::names::{NameValidator, is_dns1123_label, is_qualified_name, is_valid_label_value, push_invalid};
 use crate::field::{FieldError, Path};
 
 /// Total size limit of all annotation keys and values (256 KiB).
@@ -19,11 +17,7 @@ const STANDARD_FINALIZERS: [&str; 3] = ["kubernetes", "orphan", "foregroundDelet
 /// Validates `metadata` of a new object. A missing `name` is accepted when
 /// `generateName` is set: the caller must then generate the name (see
 /// [`name_from_generate_name`]) before storing the object.
-pub fn validate_object_meta(
-    meta: &ObjectMeta,
-    namespaced: bool,
-    name_validator: NameValidator,
-) -> Vec<FieldError> {
+pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, name_validator: NameValidator) -> Vec<FieldError> {
     validate_object_meta_at(meta, namespaced, name_validator, &Path::new("metadata"))
 }
 
@@ -37,68 +31,37 @@ pub(crate) fn validate_object_meta_at(
     let generate_name = meta.generate_name.as_deref().unwrap_or("");
     let name = meta.name.as_deref().unwrap_or("");
     if !generate_name.is_empty() {
-        push_invalid(
-            &mut errs,
-            &path.child("generateName"),
-            generate_name,
-            name_validator(generate_name, true),
-        );
+        push_invalid(&mut errs, &path.child("generateName"), generate_name, name_validator(generate_name, true));
     }
     if name.is_empty() {
         if generate_name.is_empty() {
-            errs.push(FieldError::required(
-                &path.child("name"),
-                "name or generateName is required",
-            ));
+            errs.push(FieldError::required(&path.child("name"), "name or generateName is required"));
         }
     } else {
-        push_invalid(
-            &mut errs,
-            &path.child("name"),
-            name,
-            name_validator(name, false),
-        );
+        push_invalid(&mut errs, &path.child("name"), name, name_validator(name, false));
     }
     let namespace = meta.namespace.as_deref().unwrap_or("");
     if namespaced {
         if namespace.is_empty() {
             errs.push(FieldError::required(&path.child("namespace"), ""));
         } else {
-            push_invalid(
-                &mut errs,
-                &path.child("namespace"),
-                namespace,
-                is_dns1123_label(namespace),
-            );
+            push_invalid(&mut errs, &path.child("namespace"), namespace, is_dns1123_label(namespace));
         }
     } else if !namespace.is_empty() {
-        errs.push(FieldError::forbidden(
-            &path.child("namespace"),
-            "not allowed on this type",
-        ));
+        errs.push(FieldError::forbidden(&path.child("namespace"), "not allowed on this type"));
     }
     if let Some(g) = meta.generation
         && g < 0
     {
-        errs.push(FieldError::invalid(
-            &path.child("generation"),
-            g,
-            "must be greater than or equal to 0",
-        ));
+        errs.push(FieldError::invalid(&path.child("generation"), g, "must be greater than or equal to 0"));
     }
     errs.extend(validate_labels(meta.labels.as_ref(), &path.child("labels")));
-    errs.extend(validate_annotations(
-        meta.annotations.as_ref(),
-        &path.child("annotations"),
-    ));
+    errs.extend(validate_annotations(meta.annotations.as_ref(), &path.child("annotations")));
     errs.extend(validate_owner_references(
         meta.owner_references.as_deref().unwrap_or(&[]),
         &path.child("ownerReferences"),
     ));
-    errs.extend(validate_finalizers(
-        meta.finalizers.as_deref().unwrap_or(&[]),
-        &path.child("finalizers"),
-    ));
+    errs.extend(validate_finalizers(meta.finalizers.as_deref().unwrap_or(&[]), &path.child("finalizers")));
     errs
 }
 
@@ -111,13 +74,8 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<Fi
     let mut errs = Vec::new();
     if old.deletion_timestamp.is_some() {
         let old_f = old.finalizers.as_deref().unwrap_or(&[]);
-        let added: Vec<&String> = new
-            .finalizers
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .filter(|f| !old_f.contains(f))
-            .collect();
+        let added: Vec<&String> =
+            new.finalizers.as_deref().unwrap_or(&[]).iter().filter(|f| !old_f.contains(f)).collect();
         if !added.is_empty() {
             errs.push(FieldError::forbidden(
                 &path.child("finalizers"),
@@ -137,11 +95,7 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<Fi
     }
     let immutable = |errs: &mut Vec<FieldError>, field: &str, new: Value, old: Value| {
         if new != old {
-            errs.push(FieldError::invalid(
-                &path.child(field),
-                new,
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid(&path.child(field), new, "field is immutable"));
         }
     };
     let s = |v: &Option<String>| json!(v.as_deref().unwrap_or(""));
@@ -149,22 +103,10 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<Fi
     immutable(&mut errs, "namespace", s(&new.namespace), s(&old.namespace));
     immutable(&mut errs, "uid", s(&new.uid), s(&old.uid));
     let t = |v: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-        v.as_ref()
-            .map(|t| json!(t.0.to_string()))
-            .unwrap_or(Value::Null)
+        v.as_ref().map(|t| json!(t.0.to_string())).unwrap_or(Value::Null)
     };
-    immutable(
-        &mut errs,
-        "creationTimestamp",
-        t(&new.creation_timestamp),
-        t(&old.creation_timestamp),
-    );
-    immutable(
-        &mut errs,
-        "deletionTimestamp",
-        t(&new.deletion_timestamp),
-        t(&old.deletion_timestamp),
-    );
+    immutable(&mut errs, "creationTimestamp", t(&new.creation_timestamp), t(&old.creation_timestamp));
+    immutable(&mut errs, "deletionTimestamp", t(&new.deletion_timestamp), t(&old.deletion_timestamp));
     immutable(
         &mut errs,
         "deletionGracePeriodSeconds",
@@ -172,19 +114,13 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<Fi
         json!(old.deletion_grace_period_seconds),
     );
     errs.extend(validate_labels(new.labels.as_ref(), &path.child("labels")));
-    errs.extend(validate_annotations(
-        new.annotations.as_ref(),
-        &path.child("annotations"),
-    ));
+    errs.extend(validate_annotations(new.annotations.as_ref(), &path.child("annotations")));
     errs.extend(validate_owner_references(
         new.owner_references.as_deref().unwrap_or(&[]),
         &path.child("ownerReferences"),
     ));
     for (i, f) in new.finalizers.as_deref().unwrap_or(&[]).iter().enumerate() {
-        errs.extend(validate_kube_finalizer_name(
-            f,
-            &path.child("finalizers").index(i),
-        ));
+        errs.extend(validate_kube_finalizer_name(f, &path.child("finalizers").index(i)));
     }
     errs
 }
@@ -207,10 +143,7 @@ pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -
 
 /// Validates annotation keys (qualified names, case-insensitive) and the
 /// 256 KiB total size.
-pub fn validate_annotations(
-    annotations: Option<&BTreeMap<String, String>>,
-    path: &Path,
-) -> Vec<FieldError> {
+pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut total = 0usize;
     for (k, v) in annotations.into_iter().flatten() {
@@ -237,11 +170,7 @@ fn validate_owner_references(refs: &[OwnerReference], path: &Path) -> Vec<FieldE
         }
         for (field, value) in [("kind", &r.kind), ("name", &r.name), ("uid", &r.uid)] {
             if value.is_empty() {
-                errs.push(FieldError::invalid(
-                    &path.child(field),
-                    "",
-                    "must not be empty",
-                ));
+                errs.push(FieldError::invalid(&path.child(field), "", "must not be empty"));
             }
         }
         if r.controller == Some(true) {
@@ -267,9 +196,7 @@ fn validate_finalizers(finalizers: &[String], path: &Path) -> Vec<FieldError> {
         push_invalid(&mut errs, path, f, is_qualified_name(f));
         errs.extend(validate_kube_finalizer_name(f, &path.index(i)));
     }
-    if finalizers.iter().any(|f| f == "orphan")
-        && finalizers.iter().any(|f| f == "foregroundDeletion")
-    {
+    if finalizers.iter().any(|f| f == "orphan") && finalizers.iter().any(|f| f == "foregroundDeletion") {
         errs.push(FieldError::invalid(
             path,
             json!(finalizers),
@@ -282,11 +209,7 @@ fn validate_finalizers(finalizers: &[String], path: &Path) -> Vec<FieldError> {
 /// A finalizer without a `/` must be one of the standard ones.
 pub(crate) fn validate_kube_finalizer_name(f: &str, path: &Path) -> Vec<FieldError> {
     if !f.contains('/') && !STANDARD_FINALIZERS.contains(&f) {
-        vec![FieldError::invalid(
-            path,
-            f,
-            "name is neither a standard finalizer name nor is it fully qualified",
-        )]
+        vec![FieldError::invalid(path, f, "name is neither a standard finalizer name nor is it fully qualified")]
     } else {
         vec![]
     }
@@ -327,13 +250,7 @@ mod tests {
     fn object_meta_cases() {
         let subdomain_msg = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
         let cases: Vec<(&str, ObjectMeta, bool, NameValidator, Vec<String>)> = vec![
-            (
-                "ok",
-                meta("web", Some("default")),
-                true,
-                name_is_dns_subdomain,
-                vec![],
-            ),
+            ("ok", meta("web", Some("default")), true, name_is_dns_subdomain, vec![]),
             (
                 "missing name",
                 meta("", Some("default")),
@@ -357,9 +274,7 @@ mod tests {
                 meta("Bad_", Some("default")),
                 true,
                 name_is_dns_subdomain,
-                vec![format!(
-                    "metadata.name: Invalid value: \"Bad_\": {subdomain_msg}"
-                )],
+                vec![format!("metadata.name: Invalid value: \"Bad_\": {subdomain_msg}")],
             ),
             (
                 "namespace required",
@@ -384,36 +299,21 @@ mod tests {
             ),
         ];
         for (name, m, namespaced, f, want) in cases {
-            assert_eq!(
-                texts(&validate_object_meta(&m, namespaced, f)),
-                want,
-                "{name}"
-            );
+            assert_eq!(texts(&validate_object_meta(&m, namespaced, f)), want, "{name}");
         }
     }
 
     #[test]
     fn labels_annotations_finalizers() {
         let mut m = meta("web", Some("default"));
-        m.labels = Some(BTreeMap::from([
-            ("app".into(), "-bad".into()),
-            ("ok".into(), "".into()),
-        ]));
-        m.annotations = Some(BTreeMap::from([(
-            "Big".into(),
-            "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT),
-        )]));
+        m.labels = Some(BTreeMap::from([("app".into(), "-bad".into()), ("ok".into(), "".into())]));
+        m.annotations = Some(BTreeMap::from([("Big".into(), "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT))]));
         m.finalizers = Some(vec!["custom".into(), "example.com/f".into()]);
         let errs = validate_object_meta(&m, true, name_is_dns_subdomain);
         let t = texts(&errs);
         assert_eq!(t.len(), 3, "{t:#?}");
-        assert!(
-            t[0].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be")
-        );
-        assert_eq!(
-            t[1],
-            "metadata.annotations: Too long: must have at most 262144 bytes"
-        );
+        assert!(t[0].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be"));
+        assert_eq!(t[1], "metadata.annotations: Too long: must have at most 262144 bytes");
         assert_eq!(
             t[2],
             "metadata.finalizers[0]: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified"

@@ -29,12 +29,11 @@ mod security;
 mod volume;
 
 pub use config::{
-    MAX_SECRET_SIZE, validate_configmap, validate_configmap_update, validate_secret,
-    validate_secret_update,
+    MAX_SECRET_SIZE, validate_configmap, validate_configmap_update, validate_secret, validate_secret_update,
 };
 pub use meta::{
-    TOTAL_ANNOTATION_SIZE_LIMIT, name_from_generate_name, validate_annotations, validate_labels,
-    validate_object_meta, validate_object_meta_update,
+    TOTAL_ANNOTATION_SIZE_LIMIT, name_from_generate_name, validate_annotations, validate_labels, validate_object_meta,
+    validate_object_meta_update,
 };
 pub use names::NameValidator;
 pub use namespace::{validate_namespace, validate_namespace_update};

@@ -33,11 +33,7 @@ pub(super) fn validate_volume_mounts(
             errs.push(FieldError::required(&idx.child("mountPath"), ""));
         }
         if !mount_points.insert(m.mount_path.as_str()) {
-            errs.push(FieldError::invalid(
-                &idx.child("mountPath"),
-                m.mount_path.as_str(),
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(&idx.child("mountPath"), m.mount_path.as_str(), "must be unique"));
         }
         if devices.iter().any(|d| d.name == m.name) {
             errs.push(FieldError::invalid(
@@ -57,11 +53,7 @@ pub(super) fn validate_volume_mounts(
         let sub_path_expr = s(&m.sub_path_expr);
         if volume.is_some_and(|v| v.image.is_some()) {
             if !sub_path.is_empty() {
-                errs.push(FieldError::invalid(
-                    &idx.child("subPath"),
-                    sub_path,
-                    "not allowed in image volume sources",
-                ));
+                errs.push(FieldError::invalid(&idx.child("subPath"), sub_path, "not allowed in image volume sources"));
             }
             if !sub_path_expr.is_empty() {
                 errs.push(FieldError::invalid(
@@ -72,10 +64,7 @@ pub(super) fn validate_volume_mounts(
             }
         }
         if !sub_path.is_empty() {
-            errs.extend(validate_local_descending_path(
-                sub_path,
-                &path.child("subPath"),
-            ));
+            errs.extend(validate_local_descending_path(sub_path, &path.child("subPath")));
         }
         if !sub_path_expr.is_empty() {
             if !sub_path.is_empty() {
@@ -85,10 +74,7 @@ pub(super) fn validate_volume_mounts(
                     "subPathExpr and subPath are mutually exclusive",
                 ));
             }
-            errs.extend(validate_local_descending_path(
-                sub_path_expr,
-                &path.child("subPathExpr"),
-            ));
+            errs.extend(validate_local_descending_path(sub_path_expr, &path.child("subPathExpr")));
         }
         if let Some(mp) = &m.mount_propagation {
             let p = path.child("mountPropagation");
@@ -96,11 +82,7 @@ pub(super) fn validate_volume_mounts(
             if !supported.contains(&mp.as_str()) {
                 errs.push(FieldError::not_supported(&p, mp.as_str(), &supported));
             }
-            let privileged = c
-                .security_context
-                .as_ref()
-                .and_then(|sc| sc.privileged)
-                .unwrap_or(false);
+            let privileged = c.security_context.as_ref().and_then(|sc| sc.privileged).unwrap_or(false);
             if mp == "Bidirectional" && !privileged {
                 errs.push(FieldError::forbidden(
                     &p,
@@ -114,10 +96,7 @@ pub(super) fn validate_volume_mounts(
                 "Disabled" => {}
                 "Enabled" | "IfPossible" => {
                     if !m.read_only.unwrap_or(false) {
-                        errs.push(FieldError::forbidden(
-                            &p,
-                            "may only be specified when readOnly is true",
-                        ));
+                        errs.push(FieldError::forbidden(&p, "may only be specified when readOnly is true"));
                     }
                     if m.mount_propagation.as_deref().is_some_and(|v| v != "None") {
                         errs.push(FieldError::forbidden(
@@ -126,11 +105,7 @@ pub(super) fn validate_volume_mounts(
                         ));
                     }
                 }
-                other => errs.push(FieldError::not_supported(
-                    &p,
-                    other,
-                    &["Disabled", "Enabled", "IfPossible"],
-                )),
+                other => errs.push(FieldError::not_supported(&p, other, &["Disabled", "Enabled", "IfPossible"])),
             }
         }
     }
@@ -149,17 +124,12 @@ pub(super) fn validate_volume_devices(
     for (i, d) in devices.iter().enumerate() {
         let idx = path.index(i);
         let volume = ctx.volumes.get(d.name.as_str());
-        let is_pvc =
-            volume.is_some_and(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
+        let is_pvc = volume.is_some_and(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
         if d.name.is_empty() {
             errs.push(FieldError::required(&idx.child("name"), ""));
         }
         if names.contains(d.name.as_str()) {
-            errs.push(FieldError::invalid(
-                &idx.child("name"),
-                d.name.as_str(),
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(&idx.child("name"), d.name.as_str(), "must be unique"));
         }
         if volume.is_some() && !is_pvc {
             errs.push(FieldError::invalid(
@@ -175,11 +145,7 @@ pub(super) fn validate_volume_devices(
             errs.push(FieldError::required(&idx.child("devicePath"), ""));
         }
         if paths.contains(d.device_path.as_str()) {
-            errs.push(FieldError::invalid(
-                &idx.child("devicePath"),
-                d.device_path.as_str(),
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(&idx.child("devicePath"), d.device_path.as_str(), "must be unique"));
         }
         if !d.device_path.is_empty() && d.device_path.split('/').any(|e| e == "..") {
             errs.push(FieldError::invalid(

@@ -17,22 +17,21 @@ pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_ERR: &str =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_MAP_KEY_ERR: &str =
-    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_MAP_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const HTTP_HEADER_NAME_FMT: &str = "[-A-Za-z0-9]+";
-const HTTP_HEADER_NAME_ERR: &str =
-    "a valid HTTP header must consist of alphanumeric characters or '-'";
+const HTTP_HEADER_NAME_ERR: &str = "a valid HTTP header must consist of alphanumeric characters or '-'";
 const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const ENV_VAR_NAME_ERR: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
-const RELAXED_ENV_VAR_NAME_ERR: &str = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+const RELAXED_ENV_VAR_NAME_ERR: &str =
+    "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
 /// `must be no more than N characters`.
 pub fn max_len_error(n: usize) -> String {
@@ -67,8 +66,7 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
 fn matches_dns_label(v: &str) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -80,8 +78,7 @@ fn matches_dns_subdomain(v: &str) -> bool {
 fn matches_qualified_name_part(v: &str) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -96,11 +93,7 @@ pub fn is_dns1123_label(v: &str) -> Vec<String> {
         if matches_dns_subdomain(v) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(
-                DNS1123_LABEL_ERR,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            ));
+            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
         }
     }
     errs
@@ -113,11 +106,7 @@ pub fn is_dns1123_subdomain(v: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !matches_dns_subdomain(v) {
-        errs.push(regex_error(
-            DNS1123_SUBDOMAIN_ERR,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errs
 }
@@ -142,11 +131,7 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
         _ => {
             errs.push(format!(
                 "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(
-                    QUALIFIED_NAME_ERR,
-                    QUALIFIED_NAME_FMT,
-                    &["MyName", "my.name", "123-abc"]
-                )
+                regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
             ));
             return errs;
         }
@@ -154,19 +139,12 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
     } else if name.len() > LABEL_VALUE_MAX_LENGTH {
-        errs.push(format!(
-            "name part {}",
-            max_len_error(LABEL_VALUE_MAX_LENGTH)
-        ));
+        errs.push(format!("name part {}", max_len_error(LABEL_VALUE_MAX_LENGTH)));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(
-                QUALIFIED_NAME_ERR,
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"]
-            )
+            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
         ));
     }
     errs
@@ -179,11 +157,7 @@ pub fn is_valid_label_value(v: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !v.is_empty() && !matches_qualified_name_part(v) {
-        errs.push(regex_error(
-            LABEL_VALUE_ERR,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errs
 }
@@ -194,15 +168,9 @@ pub fn is_config_map_key(v: &str) -> Vec<String> {
     if v.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
-    let ok = !v.is_empty()
-        && v.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+    let ok = !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
     if !ok {
-        errs.push(regex_error(
-            CONFIG_MAP_KEY_ERR,
-            CONFIG_MAP_KEY_FMT,
-            &["key.name", "KEY_NAME", "key-name"],
-        ));
+        errs.push(regex_error(CONFIG_MAP_KEY_ERR, CONFIG_MAP_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
     }
     if v == "." {
         errs.push("must not be '.'".to_string());
@@ -221,14 +189,9 @@ pub fn is_env_var_name(v: &str) -> Vec<String> {
     let b = v.as_bytes();
     let ok = !b.is_empty()
         && (b[0].is_ascii_alphabetic() || matches!(b[0], b'-' | b'.' | b'_'))
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
     if !ok {
-        errs.push(regex_error(
-            ENV_VAR_NAME_ERR,
-            ENV_VAR_NAME_FMT,
-            &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
-        ));
+        errs.push(regex_error(ENV_VAR_NAME_ERR, ENV_VAR_NAME_FMT, &["my.env-name", "MY_ENV.NAME", "MyEnvName1"]));
     }
     errs.extend(has_chdir_prefix(v));
     errs
@@ -262,11 +225,7 @@ pub fn is_valid_port_name(v: &str) -> Vec<String> {
     if v.len() > 15 {
         errs.push(max_len_error(15));
     }
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-    {
+    if v.is_empty() || !v.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
         errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
     }
     if !v.bytes().any(|c| c.is_ascii_lowercase()) {
@@ -283,20 +242,12 @@ pub fn is_valid_port_name(v: &str) -> Vec<String> {
 
 /// Problems with a port number (1–65535).
 pub fn is_valid_port_num(port: i64) -> Vec<String> {
-    if (1..=65535).contains(&port) {
-        vec![]
-    } else {
-        vec![inclusive_range_error(1, 65535)]
-    }
+    if (1..=65535).contains(&port) { vec![] } else { vec![inclusive_range_error(1, 65535)] }
 }
 
 /// Problems with a Linux user ID (0–2147483647).
 pub fn is_valid_user_id(id: i64) -> Vec<String> {
-    if (0..=i32::MAX as i64).contains(&id) {
-        vec![]
-    } else {
-        vec![inclusive_range_error(0, i32::MAX as i64)]
-    }
+    if (0..=i32::MAX as i64).contains(&id) { vec![] } else { vec![inclusive_range_error(0, i32::MAX as i64)] }
 }
 
 /// Problems with an HTTP header name.
@@ -304,11 +255,7 @@ pub fn is_http_header_name(v: &str) -> Vec<String> {
     if !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
         vec![]
     } else {
-        vec![regex_error(
-            HTTP_HEADER_NAME_ERR,
-            HTTP_HEADER_NAME_FMT,
-            &["X-Header-Name"],
-        )]
+        vec![regex_error(HTTP_HEADER_NAME_ERR, HTTP_HEADER_NAME_FMT, &["X-Header-Name"])]
     }
 }
 
@@ -317,22 +264,14 @@ pub fn validate_ip(path: &Path, v: &str) -> Vec<FieldError> {
     if v.parse::<std::net::IpAddr>().is_ok() {
         vec![]
     } else {
-        vec![FieldError::invalid(
-            path,
-            v,
-            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-        )]
+        vec![FieldError::invalid(path, v, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
     }
 }
 
 /// Replaces a trailing `-` with `a`, so a `generateName` prefix is checked
 /// as if a suffix followed it (Go `maskTrailingDash`).
 fn mask_trailing_dash(name: &str) -> String {
-    if name.len() > 1 && name.ends_with('-') {
-        format!("{}a", &name[..name.len() - 1])
-    } else {
-        name.to_string()
-    }
+    if name.len() > 1 && name.ends_with('-') { format!("{}a", &name[..name.len() - 1]) } else { name.to_string() }
 }
 
 /// A name validator: `(name, is_prefix) -> problems` (Go `ValidateNameFunc`).
@@ -340,20 +279,12 @@ pub type NameValidator = fn(&str, bool) -> Vec<String>;
 
 /// Names that must be DNS-1123 subdomains (pods, configmaps, secrets, nodes).
 pub fn name_is_dns_subdomain(name: &str, prefix: bool) -> Vec<String> {
-    if prefix {
-        is_dns1123_subdomain(&mask_trailing_dash(name))
-    } else {
-        is_dns1123_subdomain(name)
-    }
+    if prefix { is_dns1123_subdomain(&mask_trailing_dash(name)) } else { is_dns1123_subdomain(name) }
 }
 
 /// Names that must be DNS-1123 labels (namespaces).
 pub fn name_is_dns_label(name: &str, prefix: bool) -> Vec<String> {
-    if prefix {
-        is_dns1123_label(&mask_trailing_dash(name))
-    } else {
-        is_dns1123_label(name)
-    }
+    if prefix { is_dns1123_label(&mask_trailing_dash(name)) } else { is_dns1123_label(name) }
 }
 
 /// Pushes one `Invalid` error per problem message.
@@ -378,10 +309,7 @@ mod tests {
                 "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
             ]
         );
-        assert_eq!(
-            is_dns1123_label(&"a".repeat(64))[0],
-            "must be no more than 63 characters"
-        );
+        assert_eq!(is_dns1123_label(&"a".repeat(64))[0], "must be no more than 63 characters");
         assert!(is_dns1123_subdomain("example.com").is_empty());
         assert_eq!(
             is_dns1123_subdomain("Bad_"),
@@ -401,10 +329,7 @@ mod tests {
         for k in ok {
             assert!(is_qualified_name(k).is_empty(), "{k}");
         }
-        assert_eq!(
-            is_qualified_name("/a"),
-            vec!["prefix part must be non-empty"]
-        );
+        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
         assert_eq!(
             is_qualified_name("a/"),
             vec![
@@ -413,10 +338,7 @@ mod tests {
             ]
         );
         assert!(is_qualified_name("a/b/c")[0].starts_with("a qualified name must consist"));
-        assert!(
-            is_qualified_name("Bad_/x")[0]
-                .starts_with("prefix part a lowercase RFC 1123 subdomain")
-        );
+        assert!(is_qualified_name("Bad_/x")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
         assert!(is_valid_label_value("").is_empty());
         assert!(is_valid_label_value("v1.2_x-y").is_empty());
         assert_eq!(is_valid_label_value("-x").len(), 1);
@@ -442,14 +364,8 @@ mod tests {
                 "must not begin or end with a hyphen"
             ]
         );
-        assert_eq!(
-            is_valid_port_name("8080"),
-            vec!["must contain at least one letter (a-z)"]
-        );
-        assert_eq!(
-            is_valid_port_num(0),
-            vec!["must be between 1 and 65535, inclusive"]
-        );
+        assert_eq!(is_valid_port_name("8080"), vec!["must contain at least one letter (a-z)"]);
+        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive"]);
         assert!(is_valid_port_num(65535).is_empty());
         assert!(validate_ip(&Path::new("ip"), "10.0.0.1").is_empty());
         assert!(validate_ip(&Path::new("ip"), "::1").is_empty());

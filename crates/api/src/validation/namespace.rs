@@ -2,9 +2,7 @@
 
 use k8s_openapi::api::core::v1::Namespace;
 
-use super::meta::{
-    validate_kube_finalizer_name, validate_object_meta, validate_object_meta_update,
-};
+use super::meta::{validate_kube_finalizer_name, validate_object_meta, validate_object_meta_update};
 use super::names::{is_qualified_name, name_is_dns_label, push_invalid};
 use crate::field::{FieldError, Path};
 
@@ -41,23 +39,17 @@ mod tests {
     fn namespace_cases() {
         let ns = |v: Value| -> Namespace { serde_json::from_value(v).unwrap() };
         assert!(
-            validate_namespace(&ns(
-                json!({"metadata": {"name": "dev"}, "spec": {"finalizers": ["kubernetes"]}})
-            ))
-            .is_empty()
+            validate_namespace(&ns(json!({"metadata": {"name": "dev"}, "spec": {"finalizers": ["kubernetes"]}})))
+                .is_empty()
         );
         assert_eq!(
-            texts(validate_namespace(&ns(
-                json!({"metadata": {"name": "Dev"}})
-            ))),
+            texts(validate_namespace(&ns(json!({"metadata": {"name": "Dev"}})))),
             vec![
                 "metadata.name: Invalid value: \"Dev\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
             ]
         );
         assert_eq!(
-            texts(validate_namespace(&ns(
-                json!({"metadata": {"name": "dev"}, "spec": {"finalizers": ["custom"]}})
-            ))),
+            texts(validate_namespace(&ns(json!({"metadata": {"name": "dev"}, "spec": {"finalizers": ["custom"]}})))),
             vec![
                 "spec.finalizers: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified"
             ]

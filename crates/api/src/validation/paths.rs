@@ -15,11 +15,7 @@ pub(super) fn validate_local_descending_path(p: &str, path: &Path) -> Vec<FieldE
 
 /// No `..` element anywhere in the path.
 pub(super) fn validate_path_no_backsteps(p: &str, path: &Path) -> Vec<FieldError> {
-    if p.split('/').any(|e| e == "..") {
-        vec![FieldError::invalid(path, p, "must not contain '..'")]
-    } else {
-        vec![]
-    }
+    if p.split('/').any(|e| e == "..") { vec![FieldError::invalid(path, p, "must not contain '..'")] } else { vec![] }
 }
 
 /// `path` must be relative, without `..` elements, and not start with `..`.

@@ -13,13 +13,11 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec, Toleration};
 use serde_json::json;
 
 use super::container::{PodContext, range_error, to_json};
-use super::container_lists::{
-    validate_containers, validate_ephemeral_containers, validate_init_containers,
-};
+use super::container_lists::{validate_containers, validate_ephemeral_containers, validate_init_containers};
 use super::meta::{validate_labels, validate_object_meta_at};
 use super::names::{
-    is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
-    name_is_dns_subdomain, push_invalid, validate_ip,
+    is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value, name_is_dns_subdomain,
+    push_invalid, validate_ip,
 };
 use super::or_empty as s;
 use super::resources::validate_resource_requirements;
@@ -37,22 +35,10 @@ pub fn validate_pod(pod: &Pod) -> Vec<FieldError> {
     let mut errs = validate_pod_metadata_and_spec(pod);
     let spec_path = Path::new("spec");
     if let Some(spec) = &pod.spec {
-        if spec
-            .ephemeral_containers
-            .as_ref()
-            .is_some_and(|e| !e.is_empty())
-        {
-            errs.push(FieldError::forbidden(
-                &spec_path.child("ephemeralContainers"),
-                "cannot be set on create",
-            ));
+        if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
+            errs.push(FieldError::forbidden(&spec_path.child("ephemeralContainers"), "cannot be set on create"));
         }
-        if !s(&spec.node_name).is_empty()
-            && spec
-                .scheduling_gates
-                .as_ref()
-                .is_some_and(|g| !g.is_empty())
-        {
+        if !s(&spec.node_name).is_empty() && spec.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty()) {
             errs.push(FieldError::forbidden(
                 &spec_path.child("nodeName"),
                 "cannot be set until all schedulingGates have been cleared",
@@ -90,11 +76,7 @@ pub(super) fn validate_pod_metadata_and_spec(pod: &Pod) -> Vec<FieldError> {
             ));
         }
     }
-    errs.extend(validate_pod_spec(
-        spec,
-        pod.metadata.name.as_deref().unwrap_or(""),
-        &spec_path,
-    ));
+    errs.extend(validate_pod_spec(spec, pod.metadata.name.as_deref().unwrap_or(""), &spec_path));
     if s(&spec.service_account_name).is_empty() {
         for (vi, v) in spec.volumes.iter().flatten().enumerate() {
             let Some(p) = &v.projected else { continue };
@@ -114,18 +96,11 @@ pub(super) fn validate_pod_metadata_and_spec(pod: &Pod) -> Vec<FieldError> {
             }
         }
     }
-    for (field, list) in [
-        ("containers", &spec.containers),
-        (
-            "initContainers",
-            spec.init_containers.as_ref().unwrap_or(&Vec::new()),
-        ),
-    ] {
+    for (field, list) in
+        [("containers", &spec.containers), ("initContainers", spec.init_containers.as_ref().unwrap_or(&Vec::new()))]
+    {
         for (i, c) in list.iter().enumerate() {
-            errs.extend(image_whitespace(
-                s(&c.image),
-                &spec_path.child(field).index(i),
-            ));
+            errs.extend(image_whitespace(s(&c.image), &spec_path.child(field).index(i)));
         }
     }
     errs
@@ -133,11 +108,7 @@ pub(super) fn validate_pod_metadata_and_spec(pod: &Pod) -> Vec<FieldError> {
 
 pub(super) fn image_whitespace(image: &str, path: &Path) -> Vec<FieldError> {
     if image.trim() != image {
-        vec![FieldError::invalid(
-            &path.child("image"),
-            image,
-            "must not have leading or trailing whitespace",
-        )]
+        vec![FieldError::invalid(&path.child("image"), image, "must not have leading or trailing whitespace")]
     } else {
         vec![]
     }
@@ -148,24 +119,13 @@ pub(super) fn image_whitespace(image: &str, path: &Path) -> Vec<FieldError> {
 pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if spec.termination_grace_period_seconds.is_none() {
-        errs.push(FieldError::required(
-            &path.child("terminationGracePeriodSeconds"),
-            "",
-        ));
+        errs.push(FieldError::required(&path.child("terminationGracePeriodSeconds"), ""));
     }
     let host_users = spec.host_users.unwrap_or(true);
-    let (volumes, verrs) = validate_volumes(
-        spec.volumes.as_deref().unwrap_or(&[]),
-        pod_name,
-        &path.child("volumes"),
-    );
+    let (volumes, verrs) = validate_volumes(spec.volumes.as_deref().unwrap_or(&[]), pod_name, &path.child("volumes"));
     errs.extend(verrs);
     let claims = spec.resource_claims.as_deref().unwrap_or(&[]);
-    let claim_names: BTreeSet<&str> = claims
-        .iter()
-        .filter(|c| !c.name.is_empty())
-        .map(|c| c.name.as_str())
-        .collect();
+    let claim_names: BTreeSet<&str> = claims.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.as_str()).collect();
     let mut seen_claims = BTreeSet::new();
     for (i, claim) in claims.iter().enumerate() {
         let p = path.child("resourceClaims").index(i);
@@ -174,12 +134,7 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
         } else if !seen_claims.insert(claim.name.as_str()) {
             errs.push(FieldError::duplicate(&p.child("name"), claim.name.as_str()));
         } else {
-            push_invalid(
-                &mut errs,
-                &p.child("name"),
-                &claim.name,
-                is_dns1123_label(&claim.name),
-            );
+            push_invalid(&mut errs, &p.child("name"), &claim.name, is_dns1123_label(&claim.name));
         }
         match (&claim.resource_claim_name, &claim.resource_claim_template_name) {
             (Some(_), Some(_)) => errs.push(FieldError::invalid(
@@ -217,12 +172,7 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
             for (j, p) in c.ports.iter().flatten().enumerate() {
                 if p.host_port.unwrap_or(0) != p.container_port {
                     errs.push(FieldError::invalid(
-                        &path
-                            .child("containers")
-                            .index(i)
-                            .child("ports")
-                            .index(j)
-                            .child("hostPort"),
+                        &path.child("containers").index(i).child("ports").index(j).child("hostPort"),
                         p.host_port.unwrap_or(0),
                         "must match `containerPort` when `hostNetwork` is true",
                     ));
@@ -233,11 +183,9 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
     match s(&spec.restart_policy) {
         "Always" | "OnFailure" | "Never" => {}
         "" => errs.push(FieldError::required(&path.child("restartPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            &path.child("restartPolicy"),
-            other,
-            &["Always", "OnFailure", "Never"],
-        )),
+        other => {
+            errs.push(FieldError::not_supported(&path.child("restartPolicy"), other, &["Always", "OnFailure", "Never"]))
+        }
     }
     let dns_policy = s(&spec.dns_policy);
     match dns_policy {
@@ -249,19 +197,9 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         )),
     }
-    errs.extend(validate_labels(
-        spec.node_selector.as_ref(),
-        &path.child("nodeSelector"),
-    ));
-    errs.extend(validate_pod_security_context(
-        spec,
-        &path.child("securityContext"),
-    ));
-    errs.extend(validate_dns_config(
-        spec,
-        dns_policy,
-        &path.child("dnsConfig"),
-    ));
+    errs.extend(validate_labels(spec.node_selector.as_ref(), &path.child("nodeSelector")));
+    errs.extend(validate_pod_security_context(spec, &path.child("securityContext")));
+    errs.extend(validate_dns_config(spec, dns_policy, &path.child("dnsConfig")));
     for (i, g) in spec.readiness_gates.iter().flatten().enumerate() {
         push_invalid(
             &mut errs,
@@ -279,86 +217,42 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
         }
     }
     if spec.host_users == Some(false) {
-        for (field, on) in [
-            ("hostNetwork", spec.host_network),
-            ("HostPID", spec.host_pid),
-            ("HostIPC", spec.host_ipc),
-        ] {
+        for (field, on) in [("hostNetwork", spec.host_network), ("HostPID", spec.host_pid), ("HostIPC", spec.host_ipc)]
+        {
             if on == Some(true) {
-                errs.push(FieldError::forbidden(
-                    &path.child(field),
-                    "when `pod.Spec.HostUsers` is false",
-                ));
+                errs.push(FieldError::forbidden(&path.child(field), "when `pod.Spec.HostUsers` is false"));
             }
         }
     }
-    for (field, value) in [
-        ("serviceAccountName", s(&spec.service_account_name)),
-        ("nodeName", s(&spec.node_name)),
-    ] {
+    for (field, value) in [("serviceAccountName", s(&spec.service_account_name)), ("nodeName", s(&spec.node_name))] {
         if !value.is_empty() {
-            push_invalid(
-                &mut errs,
-                &path.child(field),
-                value,
-                is_dns1123_subdomain(value),
-            );
+            push_invalid(&mut errs, &path.child(field), value, is_dns1123_subdomain(value));
         }
     }
     if let Some(v) = spec.active_deadline_seconds
         && !(1..=i32::MAX as i64).contains(&v)
     {
-        errs.push(FieldError::invalid(
-            &path.child("activeDeadlineSeconds"),
-            v,
-            range_error(1, i32::MAX as i64),
-        ));
+        errs.push(FieldError::invalid(&path.child("activeDeadlineSeconds"), v, range_error(1, i32::MAX as i64)));
     }
-    for (field, value) in [
-        ("hostname", s(&spec.hostname)),
-        ("subdomain", s(&spec.subdomain)),
-    ] {
+    for (field, value) in [("hostname", s(&spec.hostname)), ("subdomain", s(&spec.subdomain))] {
         if !value.is_empty() {
-            push_invalid(
-                &mut errs,
-                &path.child(field),
-                value,
-                is_dns1123_label(value),
-            );
+            push_invalid(&mut errs, &path.child(field), value, is_dns1123_label(value));
         }
     }
-    errs.extend(validate_tolerations(
-        spec.tolerations.as_deref().unwrap_or(&[]),
-        &path.child("tolerations"),
-    ));
+    errs.extend(validate_tolerations(spec.tolerations.as_deref().unwrap_or(&[]), &path.child("tolerations")));
     for (i, ha) in spec.host_aliases.iter().flatten().enumerate() {
         let p = path.child("hostAliases").index(i);
         errs.extend(validate_ip(&p.child("ip"), &ha.ip));
         for (j, h) in ha.hostnames.iter().flatten().enumerate() {
-            push_invalid(
-                &mut errs,
-                &p.child("hostnames").index(j),
-                h,
-                is_dns1123_subdomain(h),
-            );
+            push_invalid(&mut errs, &p.child("hostnames").index(j), h, is_dns1123_subdomain(h));
         }
     }
     let pcn = s(&spec.priority_class_name);
     if !pcn.is_empty() {
-        push_invalid(
-            &mut errs,
-            &path.child("priorityClassName"),
-            pcn,
-            is_dns1123_subdomain(pcn),
-        );
+        push_invalid(&mut errs, &path.child("priorityClassName"), pcn, is_dns1123_subdomain(pcn));
     }
     if let Some(rc) = &spec.runtime_class_name {
-        push_invalid(
-            &mut errs,
-            &path.child("runtimeClassName"),
-            rc,
-            is_dns1123_subdomain(rc),
-        );
+        push_invalid(&mut errs, &path.child("runtimeClassName"), rc, is_dns1123_subdomain(rc));
     }
     if let Some(pp) = &spec.preemption_policy {
         match pp.as_str() {
@@ -375,11 +269,7 @@ pub fn validate_pod_spec(spec: &PodSpec, pod_name: &str, path: &Path) -> Vec<Fie
         let p = path.child("os").child("name");
         match os.name.as_str() {
             "linux" => {
-                if spec
-                    .security_context
-                    .as_ref()
-                    .is_some_and(|sc| sc.windows_options.is_some())
-                {
+                if spec.security_context.as_ref().is_some_and(|sc| sc.windows_options.is_some()) {
                     errs.push(FieldError::forbidden(
                         &path.child("securityContext").child("windowsOptions"),
                         "windows options cannot be set for a linux pod",
@@ -399,10 +289,7 @@ fn validate_dns_config(spec: &PodSpec, dns_policy: &str, path: &Path) -> Vec<Fie
     let cfg = spec.dns_config.as_ref();
     if dns_policy == "None" {
         let Some(cfg) = cfg else {
-            return vec![FieldError::required(
-                path,
-                "must provide `dnsConfig` when `dnsPolicy` is None",
-            )];
+            return vec![FieldError::required(path, "must provide `dnsConfig` when `dnsPolicy` is None")];
         };
         if cfg.nameservers.as_ref().is_none_or(|n| n.is_empty()) {
             return vec![FieldError::required(
@@ -450,10 +337,7 @@ fn validate_dns_config(spec: &PodSpec, dns_policy: &str, path: &Path) -> Vec<Fie
     }
     for (i, o) in cfg.options.iter().flatten().enumerate() {
         if s(&o.name).is_empty() {
-            errs.push(FieldError::required(
-                &path.child("options").index(i),
-                "must not be empty",
-            ));
+            errs.push(FieldError::required(&path.child("options").index(i), "must not be empty"));
         }
     }
     errs
@@ -489,11 +373,7 @@ pub(super) fn validate_tolerations(tolerations: &[Toleration], path: &Path) -> V
             "Equal" | "" => {
                 let msgs = is_valid_label_value(value);
                 if !msgs.is_empty() {
-                    errs.push(FieldError::invalid(
-                        &p.child("operator"),
-                        value,
-                        msgs.join(";"),
-                    ));
+                    errs.push(FieldError::invalid(&p.child("operator"), value, msgs.join(";")));
                 }
             }
             "Exists" => {
@@ -505,14 +385,9 @@ pub(super) fn validate_tolerations(tolerations: &[Toleration], path: &Path) -> V
                     ));
                 }
             }
-            other => errs.push(FieldError::not_supported(
-                &p.child("operator"),
-                other,
-                &["Equal", "Exists"],
-            )),
+            other => errs.push(FieldError::not_supported(&p.child("operator"), other, &["Equal", "Exists"])),
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
-        {
+        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
             errs.push(FieldError::not_supported(
                 &p.child("effect"),
                 effect,

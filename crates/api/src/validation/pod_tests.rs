@@ -296,10 +296,7 @@ fn ephemeral_container_rules() {
     let mut pod: Pod = serde_json::from_value(v).unwrap();
     default_pod(&mut pod);
     let spec = pod.spec.as_ref().unwrap();
-    let got: Vec<String> = validate_pod_spec(spec, "web", &Path::new("spec"))
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let got: Vec<String> = validate_pod_spec(spec, "web", &Path::new("spec")).iter().map(|e| e.to_string()).collect();
     assert_eq!(
         got,
         vec![

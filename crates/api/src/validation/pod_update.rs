@@ -49,35 +49,22 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
     }
 
     let ads = spec_path.child("activeDeadlineSeconds");
-    match (
-        new_spec.active_deadline_seconds,
-        old_spec.active_deadline_seconds,
-    ) {
+    match (new_spec.active_deadline_seconds, old_spec.active_deadline_seconds) {
         (Some(n), old) => {
             if n < 0 || n > i32::MAX as i64 {
-                errs.push(FieldError::invalid(
-                    &ads,
-                    n,
-                    inclusive_range_error(0, i32::MAX as i64),
-                ));
+                errs.push(FieldError::invalid(&ads, n, inclusive_range_error(0, i32::MAX as i64)));
                 return errs;
             }
             if let Some(o) = old
                 && o < n
             {
-                errs.push(FieldError::invalid(
-                    &ads,
-                    n,
-                    "must be less than or equal to previous value",
-                ));
+                errs.push(FieldError::invalid(&ads, n, "must be less than or equal to previous value"));
                 return errs;
             }
         }
-        (None, Some(_)) => errs.push(FieldError::invalid(
-            &ads,
-            Value::Null,
-            "must not update from a positive integer to nil value",
-        )),
+        (None, Some(_)) => {
+            errs.push(FieldError::invalid(&ads, Value::Null, "must not update from a positive integer to nil value"))
+        }
         (None, None) => {}
     }
 
@@ -87,20 +74,12 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
         &spec_path.child("tolerations"),
     ));
 
-    let old_gates: Vec<&str> = old_spec
-        .scheduling_gates
-        .iter()
-        .flatten()
-        .map(|g| g.name.as_str())
-        .collect();
+    let old_gates: Vec<&str> = old_spec.scheduling_gates.iter().flatten().map(|g| g.name.as_str()).collect();
     for (i, g) in new_spec.scheduling_gates.iter().flatten().enumerate() {
         if !old_gates.contains(&g.name.as_str()) {
             errs.push(FieldError::forbidden(
                 &spec_path.child("schedulingGates").index(i).child("name"),
-                format!(
-                    "only deletion is allowed, but found new scheduling gate '{}'",
-                    g.name
-                ),
+                format!("only deletion is allowed, but found new scheduling gate '{}'", g.name),
             ));
         }
     }
@@ -116,10 +95,7 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
         diff_values(&old_value, &munged_value, "spec", &mut lines);
         errs.push(FieldError::forbidden(
             &spec_path,
-            format!(
-                "pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n{}",
-                lines.join("\n")
-            ),
+            format!("pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n{}", lines.join("\n")),
         ));
     }
     errs
@@ -133,49 +109,23 @@ pub fn validate_pod_status_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
     let mut errs = validate_object_meta_update(&new.metadata, &old.metadata);
     errs.extend(validate_annotation_updates(new, old));
     let status_path = Path::new("status");
-    let node = |p: &Pod| {
-        p.spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default()
-    };
+    let node = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
     if node(new) != node(old) {
-        errs.push(FieldError::forbidden(
-            &status_path.child("nodeName"),
-            "may not be changed directly",
-        ));
+        errs.push(FieldError::forbidden(&status_path.child("nodeName"), "may not be changed directly"));
     }
-    let qos = |p: &Pod| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.qos_class.clone())
-            .unwrap_or_default()
-    };
+    let qos = |p: &Pod| p.status.as_ref().and_then(|s| s.qos_class.clone()).unwrap_or_default();
     if qos(new) != qos(old) {
-        errs.push(FieldError::invalid(
-            &status_path.child("qosClass"),
-            qos(new),
-            "field is immutable",
-        ));
+        errs.push(FieldError::invalid(&status_path.child("qosClass"), qos(new), "field is immutable"));
     }
     let old_spec = old.spec.clone().unwrap_or_default();
     let restart_policy = old_spec.restart_policy.as_deref().unwrap_or("");
     let statuses = |p: &Pod, init: bool| {
         p.status
             .as_ref()
-            .and_then(|s| {
-                if init {
-                    s.init_container_statuses.clone()
-                } else {
-                    s.container_statuses.clone()
-                }
-            })
+            .and_then(|s| if init { s.init_container_statuses.clone() } else { s.container_statuses.clone() })
             .unwrap_or_default()
     };
-    for (init, field) in [
-        (false, "containerStatuses"),
-        (true, "initContainerStatuses"),
-    ] {
+    for (init, field) in [(false, "containerStatuses"), (true, "initContainerStatuses")] {
         if restart_policy == "Always" {
             break;
         }
@@ -196,9 +146,9 @@ pub fn validate_pod_status_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
             if sidecar {
                 continue;
             }
-            let revived = new_statuses.iter().any(|n| {
-                n.name == o.name && n.state.as_ref().is_none_or(|s| s.terminated.is_none())
-            });
+            let revived = new_statuses
+                .iter()
+                .any(|n| n.name == o.name && n.state.as_ref().is_none_or(|s| s.terminated.is_none()));
             if revived {
                 errs.push(FieldError::forbidden(
                     &status_path.child(field).index(i).child("state"),
@@ -221,30 +171,18 @@ fn validate_annotation_updates(new: &Pod, old: &Pod) -> Vec<FieldError> {
             continue;
         }
         if k.starts_with(APPARMOR_ANNOTATION_PREFIX) {
-            errs.push(FieldError::forbidden(
-                &path.key(k),
-                "may not remove or update AppArmor annotations",
-            ));
+            errs.push(FieldError::forbidden(&path.key(k), "may not remove or update AppArmor annotations"));
         }
         if k == MIRROR_POD_ANNOTATION {
-            errs.push(FieldError::forbidden(
-                &path.key(k),
-                "may not remove or update mirror pod annotation",
-            ));
+            errs.push(FieldError::forbidden(&path.key(k), "may not remove or update mirror pod annotation"));
         }
     }
     for k in n.keys().filter(|k| !o.contains_key(*k)) {
         if k.starts_with(APPARMOR_ANNOTATION_PREFIX) {
-            errs.push(FieldError::forbidden(
-                &path.key(k),
-                "may not add AppArmor annotations",
-            ));
+            errs.push(FieldError::forbidden(&path.key(k), "may not add AppArmor annotations"));
         }
         if k == MIRROR_POD_ANNOTATION {
-            errs.push(FieldError::forbidden(
-                &path.key(k),
-                "may not add mirror pod annotation",
-            ));
+            errs.push(FieldError::forbidden(&path.key(k), "may not add mirror pod annotation"));
         }
     }
     errs
@@ -252,19 +190,9 @@ fn validate_annotation_updates(new: &Pod, old: &Pod) -> Vec<FieldError> {
 
 /// Same number of containers, and every image set without surrounding
 /// whitespace. The bool asks the caller to stop (Go's `stop`).
-fn validate_container_updates(
-    new: &[Container],
-    old: &[Container],
-    path: &Path,
-) -> (Vec<FieldError>, bool) {
+fn validate_container_updates(new: &[Container], old: &[Container], path: &Path) -> (Vec<FieldError>, bool) {
     if new.len() != old.len() {
-        return (
-            vec![FieldError::forbidden(
-                path,
-                "pod updates may not add or remove containers",
-            )],
-            true,
-        );
+        return (vec![FieldError::forbidden(path, "pod updates may not add or remove containers")], true);
     }
     let mut errs = Vec::new();
     for (i, c) in new.iter().enumerate() {
@@ -285,11 +213,7 @@ fn validate_container_updates(
 
 /// Every old toleration must still be there, unchanged except for
 /// `tolerationSeconds`; new ones are validated.
-fn validate_only_added_tolerations(
-    new: &[Toleration],
-    old: &[Toleration],
-    path: &Path,
-) -> Vec<FieldError> {
+fn validate_only_added_tolerations(new: &[Toleration], old: &[Toleration], path: &Path) -> Vec<FieldError> {
     for o in old {
         let found = new.iter().any(|n| {
             let mut clone = o.clone();
@@ -311,8 +235,7 @@ fn munge(mut spec: PodSpec, old: &PodSpec) -> PodSpec {
     for (c, o) in spec.containers.iter_mut().zip(&old.containers) {
         c.image = o.image.clone();
     }
-    if let (Some(new_init), Some(old_init)) = (spec.init_containers.as_mut(), &old.init_containers)
-    {
+    if let (Some(new_init), Some(old_init)) = (spec.init_containers.as_mut(), &old.init_containers) {
         for (c, o) in new_init.iter_mut().zip(old_init) {
             c.image = o.image.clone();
         }
@@ -320,9 +243,7 @@ fn munge(mut spec: PodSpec, old: &PodSpec) -> PodSpec {
     spec.active_deadline_seconds = old.active_deadline_seconds;
     spec.scheduling_gates = old.scheduling_gates.clone();
     spec.tolerations = old.tolerations.clone();
-    if old.termination_grace_period_seconds.is_some_and(|g| g < 0)
-        && spec.termination_grace_period_seconds == Some(1)
-    {
+    if old.termination_grace_period_seconds.is_some_and(|g| g < 0) && spec.termination_grace_period_seconds == Some(1) {
         spec.termination_grace_period_seconds = old.termination_grace_period_seconds;
     }
     spec
@@ -362,10 +283,7 @@ fn normalize(v: &mut Value, in_resource_list: bool) {
 fn diff_values(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a
-                .keys()
-                .chain(b.keys().filter(|k| !a.contains_key(*k)))
-                .collect();
+            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
             keys.dedup();
             for k in keys {
                 let p = format!("{path}.{k}");
@@ -425,9 +343,8 @@ mod tests {
     #[test]
     fn update_table() {
         let old = pod(base());
-        let forbidden_prefix = format!(
-            "spec: Forbidden: pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n"
-        );
+        let forbidden_prefix =
+            format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n");
         type Case = (&'static str, Box<dyn Fn(&mut Value)>, Vec<String>);
         let cases: Vec<Case> = vec![
             ("unchanged", Box::new(|_| {}), vec![]),
@@ -502,10 +419,7 @@ mod tests {
         ];
         for (name, mutate, want) in cases {
             let new = with(mutate);
-            let got: Vec<String> = validate_pod_update(&new, &old)
-                .iter()
-                .map(|e| e.to_string())
-                .collect();
+            let got: Vec<String> = validate_pod_update(&new, &old).iter().map(|e| e.to_string()).collect();
             assert_eq!(got, want, "{name}");
         }
     }
@@ -517,10 +431,7 @@ mod tests {
         v["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
         let old = pod(v.clone());
         v["metadata"]["annotations"] = json!({});
-        let got: Vec<String> = validate_pod_update(&pod(v), &old)
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
+        let got: Vec<String> = validate_pod_update(&pod(v), &old).iter().map(|e| e.to_string()).collect();
         assert_eq!(
             got,
             vec![
@@ -540,18 +451,10 @@ mod tests {
         let mut new = old.clone();
         assert!(validate_pod_status_update(&new, &old).is_empty());
         new.status.as_mut().unwrap().qos_class = Some("Guaranteed".into());
-        new.status
-            .as_mut()
-            .unwrap()
-            .container_statuses
-            .as_mut()
-            .unwrap()[0]
-            .state = serde_json::from_value(json!({"running": {}})).unwrap();
+        new.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0].state =
+            serde_json::from_value(json!({"running": {}})).unwrap();
         new.spec.as_mut().unwrap().node_name = Some("n2".into());
-        let got: Vec<String> = validate_pod_status_update(&new, &old)
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
+        let got: Vec<String> = validate_pod_status_update(&new, &old).iter().map(|e| e.to_string()).collect();
         assert_eq!(
             got,
             vec![

@@ -52,21 +52,13 @@ pub(super) fn validate_probe(
     if let Some(t) = p.termination_grace_period_seconds
         && t <= 0
     {
-        errs.push(FieldError::invalid(
-            &path.child("terminationGracePeriodSeconds"),
-            t,
-            "must be greater than 0",
-        ));
+        errs.push(FieldError::invalid(&path.child("terminationGracePeriodSeconds"), t, "must be greater than 0"));
     }
     match kind {
         ProbeKind::Liveness | ProbeKind::Startup => {
             let st = p.success_threshold.unwrap_or(0);
             if st != 1 {
-                errs.push(FieldError::invalid(
-                    &path.child("successThreshold"),
-                    st,
-                    "must be 1",
-                ));
+                errs.push(FieldError::invalid(&path.child("successThreshold"), st, "must be 1"));
             }
         }
         ProbeKind::Readiness => {
@@ -110,10 +102,9 @@ struct Handlers<'a> {
 
 fn validate_port_num_or_name(port: &IntOrString, path: &Path) -> Vec<FieldError> {
     match port {
-        IntOrString::Int(n) => is_valid_port_num(*n as i64)
-            .into_iter()
-            .map(|m| FieldError::invalid(path, *n, m))
-            .collect(),
+        IntOrString::Int(n) => {
+            is_valid_port_num(*n as i64).into_iter().map(|m| FieldError::invalid(path, *n, m)).collect()
+        }
         IntOrString::String(name) => {
             let mut errs = Vec::new();
             push_invalid(&mut errs, path, name, is_valid_port_name(name));
@@ -127,10 +118,7 @@ fn validate_handler(h: &Handlers<'_>, grace_period: Option<i64>, path: &Path) ->
     let mut n = 0;
     let mut one = |errs: &mut Vec<FieldError>, field: &str| -> bool {
         if n > 0 {
-            errs.push(FieldError::forbidden(
-                &path.child(field),
-                "may not specify more than 1 handler type",
-            ));
+            errs.push(FieldError::forbidden(&path.child(field), "may not specify more than 1 handler type"));
             false
         } else {
             n += 1;
@@ -141,10 +129,7 @@ fn validate_handler(h: &Handlers<'_>, grace_period: Option<i64>, path: &Path) ->
         && one(&mut errs, "exec")
         && cmd.is_empty()
     {
-        errs.push(FieldError::required(
-            &path.child("exec").child("command"),
-            "",
-        ));
+        errs.push(FieldError::required(&path.child("exec").child("command"), ""));
     }
     if let Some(http) = h.http_get
         && one(&mut errs, "httpGet")
@@ -156,36 +141,21 @@ fn validate_handler(h: &Handlers<'_>, grace_period: Option<i64>, path: &Path) ->
         errs.extend(validate_port_num_or_name(&http.port, &p.child("port")));
         let scheme = s(&http.scheme);
         if !matches!(scheme, "HTTP" | "HTTPS") {
-            errs.push(FieldError::not_supported(
-                &p.child("scheme"),
-                scheme,
-                &["HTTP", "HTTPS"],
-            ));
+            errs.push(FieldError::not_supported(&p.child("scheme"), scheme, &["HTTP", "HTTPS"]));
         }
         for header in http.http_headers.iter().flatten() {
-            push_invalid(
-                &mut errs,
-                &p.child("httpHeaders"),
-                &header.name,
-                is_http_header_name(&header.name),
-            );
+            push_invalid(&mut errs, &p.child("httpHeaders"), &header.name, is_http_header_name(&header.name));
         }
     }
     if let Some(port) = &h.tcp_port
         && one(&mut errs, "tcpSocket")
     {
-        errs.extend(validate_port_num_or_name(
-            port,
-            &path.child("tcpSocket").child("port"),
-        ));
+        errs.extend(validate_port_num_or_name(port, &path.child("tcpSocket").child("port")));
     }
     if let Some(port) = h.grpc_port
         && one(&mut errs, "grpc")
     {
-        errs.extend(validate_port_num_or_name(
-            &IntOrString::Int(port),
-            &path.child("grpc").child("port"),
-        ));
+        errs.extend(validate_port_num_or_name(&IntOrString::Int(port), &path.child("grpc").child("port")));
     }
     if let Some(secs) = h.sleep
         && one(&mut errs, "sleep")

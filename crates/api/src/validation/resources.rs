@@ -45,9 +45,7 @@ fn is_native(name: &str) -> bool {
 }
 
 fn is_extended(name: &str) -> bool {
-    !is_native(name)
-        && !name.starts_with("requests.")
-        && is_qualified_name(&format!("requests.{name}")).is_empty()
+    !is_native(name) && !name.starts_with("requests.") && is_qualified_name(&format!("requests.{name}")).is_empty()
 }
 
 fn validate_container_resource_name(name: &str, path: &Path) -> Vec<FieldError> {
@@ -57,29 +55,14 @@ fn validate_container_resource_name(name: &str, path: &Path) -> Vec<FieldError> 
         return errs;
     }
     if !name.contains('/') {
-        if !STANDARD_RESOURCES.contains(&name)
-            && name != "services.loadbalancers"
-            && !is_hugepages(name)
-        {
-            errs.push(FieldError::invalid(
-                path,
-                name,
-                "must be a standard resource type or fully qualified",
-            ));
+        if !STANDARD_RESOURCES.contains(&name) && name != "services.loadbalancers" && !is_hugepages(name) {
+            errs.push(FieldError::invalid(path, name, "must be a standard resource type or fully qualified"));
         }
         if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !is_hugepages(name) {
-            errs.push(FieldError::invalid(
-                path,
-                name,
-                "must be a standard resource for containers",
-            ));
+            errs.push(FieldError::invalid(path, name, "must be a standard resource for containers"));
         }
     } else if !is_native(name) && !is_extended(name) {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "doesn't follow extended resource name standard",
-        ));
+        errs.push(FieldError::invalid(path, name, "doesn't follow extended resource name standard"));
     }
     errs
 }
@@ -99,8 +82,7 @@ pub(super) fn validate_resource_requirements(
     let empty = BTreeMap::new();
     let limits = r.limits.as_ref().unwrap_or(&empty);
     let requests = r.requests.as_ref().unwrap_or(&empty);
-    let (mut lim_cpu_mem, mut req_cpu_mem, mut lim_huge, mut req_huge) =
-        (false, false, false, false);
+    let (mut lim_cpu_mem, mut req_cpu_mem, mut lim_huge, mut req_huge) = (false, false, false, false);
     let mut parsed_limits = BTreeMap::new();
     for (name, q) in limits {
         let p = lim_path.key(name);
@@ -140,10 +122,7 @@ pub(super) fn validate_resource_requirements(
             (true, None) => {}
             (false, _) => {
                 if !overcommit {
-                    errs.push(FieldError::required(
-                        &lim_path,
-                        "Limit must be set for non overcommitable resources",
-                    ));
+                    errs.push(FieldError::required(&lim_path, "Limit must be set for non overcommitable resources"));
                 }
             }
         }
@@ -154,10 +133,7 @@ pub(super) fn validate_resource_requirements(
         req_cpu_mem |= matches!(name.as_str(), "cpu" | "memory");
     }
     if !lim_cpu_mem && !req_cpu_mem && (req_huge || lim_huge) {
-        errs.push(FieldError::forbidden(
-            path,
-            "HugePages require cpu or memory",
-        ));
+        errs.push(FieldError::forbidden(path, "HugePages require cpu or memory"));
     }
     let claims_path = path.child("claims");
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -171,12 +147,7 @@ pub(super) fn validate_resource_requirements(
         let key = if request.is_empty() {
             claim.name.clone()
         } else {
-            push_invalid(
-                &mut errs,
-                &p.child("request"),
-                request,
-                is_dns1123_label(request),
-            );
+            push_invalid(&mut errs, &p.child("request"), request, is_dns1123_label(request));
             format!("{}/{request}", claim.name)
         };
         if seen.contains(&claim.name) || !seen.insert(key.clone()) {
@@ -188,10 +159,7 @@ pub(super) fn validate_resource_requirements(
                 "must be one of the names in pod.spec.resourceClaims which is empty".into()
             } else {
                 let names: Vec<&str> = claim_names.iter().copied().collect();
-                format!(
-                    "must be one of the names in pod.spec.resourceClaims: {}",
-                    names.join(", ")
-                )
+                format!("must be one of the names in pod.spec.resourceClaims: {}", names.join(", "))
             };
             errs.push(e);
         }
@@ -201,23 +169,14 @@ pub(super) fn validate_resource_requirements(
 
 /// Parses a quantity and checks it is non-negative (and whole for
 /// extended resources); `None` when it does not parse.
-fn check_quantity(
-    name: &str,
-    raw: &str,
-    path: &Path,
-    errs: &mut Vec<FieldError>,
-) -> Option<Quantity> {
+fn check_quantity(name: &str, raw: &str, path: &Path, errs: &mut Vec<FieldError>) -> Option<Quantity> {
     match Quantity::parse(raw) {
         Ok(q) => {
             if q.is_negative() {
                 errs.push(FieldError::invalid(path, q.to_string(), NON_NEGATIVE));
             }
             if is_extended(name) && !q.is_integer() {
-                errs.push(FieldError::invalid(
-                    path,
-                    q.to_string(),
-                    "must be an integer",
-                ));
+                errs.push(FieldError::invalid(path, q.to_string(), "must be an integer"));
             }
             Some(q)
         }
@@ -230,16 +189,11 @@ fn check_quantity(
 
 fn check_hugepages(name: &str, q: &Quantity, path: &Path) -> Vec<FieldError> {
     let page = Quantity::parse(&name["hugepages-".len()..]).ok();
-    let divisible = page.is_some_and(|p| {
-        p.value() > 0 && q.is_integer() && q.value() > 0 && q.value() % p.value() == 0
-    });
+    let divisible =
+        page.is_some_and(|p| p.value() > 0 && q.is_integer() && q.value() > 0 && q.value() % p.value() == 0);
     if divisible {
         vec![]
     } else {
-        vec![FieldError::invalid(
-            path,
-            q.to_string(),
-            format!("{q} is not positive integer multiple of {name}"),
-        )]
+        vec![FieldError::invalid(path, q.to_string(), format!("{q} is not positive integer multiple of {name}"))]
     }
 }

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{
-    AppArmorProfile, PodSecurityContext, PodSpec, SeccompProfile, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{AppArmorProfile, PodSecurityContext, PodSpec, SeccompProfile, SecurityContext};
 
 use super::container::to_json;
 use super::names::is_valid_user_id;
@@ -21,10 +19,7 @@ pub(super) fn validate_security_context(
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let Some(sc) = sc else { return errs };
-    for (field, id) in [
-        ("runAsUser", sc.run_as_user),
-        ("runAsGroup", sc.run_as_group),
-    ] {
+    for (field, id) in [("runAsUser", sc.run_as_user), ("runAsGroup", sc.run_as_group)] {
         if let Some(id) = id {
             for m in is_valid_user_id(id) {
                 errs.push(FieldError::invalid(&path.child(field), id, m));
@@ -34,11 +29,7 @@ pub(super) fn validate_security_context(
     if let Some(pm) = &sc.proc_mount {
         match pm.as_str() {
             "Default" | "Unmasked" => {}
-            other => errs.push(FieldError::not_supported(
-                &path.child("procMount"),
-                other,
-                &["Default", "Unmasked"],
-            )),
+            other => errs.push(FieldError::not_supported(&path.child("procMount"), other, &["Default", "Unmasked"])),
         }
         if host_users && pm == "Unmasked" {
             errs.push(FieldError::invalid(
@@ -48,10 +39,7 @@ pub(super) fn validate_security_context(
             ));
         }
     }
-    errs.extend(validate_seccomp_profile(
-        sc.seccomp_profile.as_ref(),
-        &path.child("seccompProfile"),
-    ));
+    errs.extend(validate_seccomp_profile(sc.seccomp_profile.as_ref(), &path.child("seccompProfile")));
     if sc.allow_privilege_escalation == Some(false) {
         let value = serde_json::to_value(sc).unwrap_or_default();
         if sc.privileged == Some(true) {
@@ -70,15 +58,11 @@ pub(super) fn validate_security_context(
             ));
         }
     }
-    errs.extend(validate_app_armor_profile(
-        sc.app_armor_profile.as_ref(),
-        &path.child("appArmorProfile"),
-    ));
+    errs.extend(validate_app_armor_profile(sc.app_armor_profile.as_ref(), &path.child("appArmorProfile")));
     errs
 }
 
-const SYSCTL_REGEX: &str =
-    "^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+const SYSCTL_REGEX: &str = "^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
 
 /// `[a-z0-9]([-_a-z0-9]*[a-z0-9])?` segments joined by `.` or `/`, ≤ 253.
 fn is_valid_sysctl_name(name: &str) -> bool {
@@ -86,9 +70,7 @@ fn is_valid_sysctl_name(name: &str) -> bool {
         && name.split(['.', '/']).all(|seg| {
             let b = seg.as_bytes();
             !b.is_empty()
-                && b.iter().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_'
-                })
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
                 && b[0].is_ascii_alphanumeric()
                 && b[b.len() - 1].is_ascii_alphanumeric()
         })
@@ -99,11 +81,7 @@ pub(super) fn validate_pod_security_context(spec: &PodSpec, path: &Path) -> Vec<
     let Some(sc): Option<&PodSecurityContext> = spec.security_context.as_ref() else {
         return errs;
     };
-    for (field, id) in [
-        ("fsGroup", sc.fs_group),
-        ("runAsUser", sc.run_as_user),
-        ("runAsGroup", sc.run_as_group),
-    ] {
+    for (field, id) in [("fsGroup", sc.fs_group), ("runAsUser", sc.run_as_user), ("runAsGroup", sc.run_as_group)] {
         if let Some(id) = id {
             for m in is_valid_user_id(id) {
                 errs.push(FieldError::invalid(&path.child(field), id, m));
@@ -112,11 +90,7 @@ pub(super) fn validate_pod_security_context(spec: &PodSpec, path: &Path) -> Vec<
     }
     for (g, gid) in sc.supplemental_groups.iter().flatten().enumerate() {
         for m in is_valid_user_id(*gid) {
-            errs.push(FieldError::invalid(
-                &path.child("supplementalGroups").index(g),
-                *gid,
-                m,
-            ));
+            errs.push(FieldError::invalid(&path.child("supplementalGroups").index(g), *gid, m));
         }
     }
     if spec.share_process_namespace == Some(true) && spec.host_pid == Some(true) {
@@ -142,22 +116,14 @@ pub(super) fn validate_pod_security_context(spec: &PodSpec, path: &Path) -> Vec<
         }
         let normalized = sysctl.name.replace('/', ".");
         if spec.host_network == Some(true) && normalized.starts_with("net.") {
-            errs.push(FieldError::invalid(
-                &p,
-                sysctl.name.as_str(),
-                "may not be specified when 'hostNetwork' is true",
-            ));
+            errs.push(FieldError::invalid(&p, sysctl.name.as_str(), "may not be specified when 'hostNetwork' is true"));
         } else if spec.host_ipc == Some(true)
             && (normalized.starts_with("kernel.shm")
                 || normalized.starts_with("kernel.msg")
                 || normalized == "kernel.sem"
                 || normalized.starts_with("fs.mqueue."))
         {
-            errs.push(FieldError::invalid(
-                &p,
-                sysctl.name.as_str(),
-                "may not be specified when 'hostIPC' is true",
-            ));
+            errs.push(FieldError::invalid(&p, sysctl.name.as_str(), "may not be specified when 'hostIPC' is true"));
         }
         names.insert(sysctl.name.as_str());
     }
@@ -170,22 +136,12 @@ pub(super) fn validate_pod_security_context(spec: &PodSpec, path: &Path) -> Vec<
             &["Always", "OnRootMismatch"],
         ));
     }
-    errs.extend(validate_seccomp_profile(
-        sc.seccomp_profile.as_ref(),
-        &path.child("seccompProfile"),
-    ));
-    errs.extend(validate_app_armor_profile(
-        sc.app_armor_profile.as_ref(),
-        &path.child("appArmorProfile"),
-    ));
+    errs.extend(validate_seccomp_profile(sc.seccomp_profile.as_ref(), &path.child("seccompProfile")));
+    errs.extend(validate_app_armor_profile(sc.app_armor_profile.as_ref(), &path.child("appArmorProfile")));
     if let Some(p) = &sc.supplemental_groups_policy
         && !matches!(p.as_str(), "Merge" | "Strict")
     {
-        errs.push(FieldError::not_supported(
-            &path.child("supplementalGroupsPolicy"),
-            p.as_str(),
-            &["Merge", "Strict"],
-        ));
+        errs.push(FieldError::not_supported(&path.child("supplementalGroupsPolicy"), p.as_str(), &["Merge", "Strict"]));
     }
     if let Some(p) = &sc.se_linux_change_policy
         && !matches!(p.as_str(), "MountOption" | "Recursive")
@@ -204,10 +160,7 @@ fn validate_seccomp_profile(sp: Option<&SeccompProfile>, path: &Path) -> Vec<Fie
     let Some(sp) = sp else { return errs };
     match sp.type_.as_str() {
         "Localhost" | "RuntimeDefault" | "Unconfined" => {}
-        "" => errs.push(FieldError::required(
-            &path.child("type"),
-            "type is required when seccompProfile is set",
-        )),
+        "" => errs.push(FieldError::required(&path.child("type"), "type is required when seccompProfile is set")),
         other => errs.push(FieldError::not_supported(
             &path.child("type"),
             other,
@@ -220,10 +173,7 @@ fn validate_seccomp_profile(sp: Option<&SeccompProfile>, path: &Path) -> Vec<Fie
                 &path.child("localhostProfile"),
                 "must be set when seccomp type is Localhost",
             )),
-            Some(p) => errs.extend(validate_local_descending_path(
-                p,
-                &path.child("localhostProfile"),
-            )),
+            Some(p) => errs.extend(validate_local_descending_path(p, &path.child("localhostProfile"))),
         }
     } else if sp.localhost_profile.is_some() {
         errs.push(FieldError::invalid(
@@ -271,10 +221,7 @@ fn validate_app_armor_profile(p: Option<&AppArmorProfile>, path: &Path) -> Vec<F
                 ));
             }
         }
-        "" => errs.push(FieldError::required(
-            &path.child("type"),
-            "type is required when appArmorProfile is set",
-        )),
+        "" => errs.push(FieldError::required(&path.child("type"), "type is required when appArmorProfile is set")),
         other => errs.push(FieldError::not_supported(
             &path.child("type"),
             other,

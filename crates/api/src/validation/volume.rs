@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, Volume};
 
 use super::container::{
-    VOLUME_FIELD_PATHS, validate_object_field_selector, validate_pull_policy,
-    validate_resource_field_selector,
+    VOLUME_FIELD_PATHS, validate_object_field_selector, validate_pull_policy, validate_resource_field_selector,
 };
 use super::names::{is_dns1123_label, push_invalid};
 use super::paths::{validate_local_non_reserved_path, validate_path_no_backsteps};
@@ -31,11 +30,7 @@ pub(super) fn validate_volumes<'a>(
     let created_pvcs: BTreeSet<String> = if pod_name.is_empty() {
         BTreeSet::new()
     } else {
-        volumes
-            .iter()
-            .filter(|v| v.ephemeral.is_some())
-            .map(|v| format!("{pod_name}-{}", v.name))
-            .collect()
+        volumes.iter().filter(|v| v.ephemeral.is_some()).map(|v| format!("{pod_name}-{}", v.name)).collect()
     };
     for (i, vol) in volumes.iter().enumerate() {
         let idx = path.index(i);
@@ -83,10 +78,7 @@ fn validate_key_to_path(kp: &KeyToPath, path: &Path) -> Vec<FieldError> {
     if kp.path.is_empty() {
         errs.push(FieldError::required(&path.child("path"), ""));
     }
-    errs.extend(validate_local_non_reserved_path(
-        &kp.path,
-        &path.child("path"),
-    ));
+    errs.extend(validate_local_non_reserved_path(&kp.path, &path.child("path")));
     check_mode(&mut errs, kp.mode, &path.child("mode"));
     errs
 }
@@ -96,17 +88,10 @@ fn validate_downward_api_file(f: &DownwardAPIVolumeFile, path: &Path) -> Vec<Fie
     if f.path.is_empty() {
         errs.push(FieldError::required(&path.child("path"), ""));
     }
-    errs.extend(validate_local_non_reserved_path(
-        &f.path,
-        &path.child("path"),
-    ));
+    errs.extend(validate_local_non_reserved_path(&f.path, &path.child("path")));
     match (&f.field_ref, &f.resource_field_ref) {
         (Some(fr), rfr) => {
-            errs.extend(validate_object_field_selector(
-                fr,
-                &VOLUME_FIELD_PATHS,
-                &path.child("fieldRef"),
-            ));
+            errs.extend(validate_object_field_selector(fr, &VOLUME_FIELD_PATHS, &path.child("fieldRef")));
             if rfr.is_some() {
                 errs.push(FieldError::invalid(
                     path,
@@ -115,15 +100,8 @@ fn validate_downward_api_file(f: &DownwardAPIVolumeFile, path: &Path) -> Vec<Fie
                 ));
             }
         }
-        (None, Some(rfr)) => errs.extend(validate_resource_field_selector(
-            rfr,
-            true,
-            &path.child("resourceFieldRef"),
-        )),
-        (None, None) => errs.push(FieldError::required(
-            path,
-            "one of fieldRef and resourceFieldRef is required",
-        )),
+        (None, Some(rfr)) => errs.extend(validate_resource_field_selector(rfr, true, &path.child("resourceFieldRef"))),
+        (None, None) => errs.push(FieldError::required(path, "one of fieldRef and resourceFieldRef is required")),
     }
     check_mode(&mut errs, f.mode, &path.child("mode"));
     errs
@@ -172,10 +150,7 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
             continue;
         }
         if n > 0 {
-            errs.push(FieldError::forbidden(
-                &path.child(name),
-                "may not specify more than 1 volume type",
-            ));
+            errs.push(FieldError::forbidden(&path.child(name), "may not specify more than 1 volume type"));
         } else {
             first = name;
         }
@@ -189,9 +164,7 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
         "emptyDir" => {
             let limit = v.empty_dir.as_ref().and_then(|e| e.size_limit.as_ref());
             if let Some(q) = limit
-                && Quantity::parse(&q.0)
-                    .map(|q| q.is_negative())
-                    .unwrap_or(true)
+                && Quantity::parse(&q.0).map(|q| q.is_negative()).unwrap_or(true)
             {
                 errs.push(FieldError::forbidden(
                     &path.child("emptyDir").child("sizeLimit"),
@@ -219,11 +192,7 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
                 if let Some(t) = &hp.type_
                     && !supported.contains(&t.as_str())
                 {
-                    errs.push(FieldError::not_supported(
-                        &p.child("type"),
-                        t.as_str(),
-                        &supported,
-                    ));
+                    errs.push(FieldError::not_supported(&p.child("type"), t.as_str(), &supported));
                 }
             }
         }
@@ -266,10 +235,7 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
         "persistentVolumeClaim" => {
             let pvc = v.persistent_volume_claim.as_ref().expect("present");
             if pvc.claim_name.is_empty() {
-                errs.push(FieldError::required(
-                    &path.child("persistentVolumeClaim").child("claimName"),
-                    "",
-                ));
+                errs.push(FieldError::required(&path.child("persistentVolumeClaim").child("claimName"), ""));
             }
         }
         "nfs" => {
@@ -282,11 +248,7 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
                 errs.push(FieldError::required(&p.child("path"), ""));
             }
             if !nfs.path.starts_with('/') {
-                errs.push(FieldError::invalid(
-                    &p.child("path"),
-                    nfs.path.as_str(),
-                    "must be an absolute path",
-                ));
+                errs.push(FieldError::invalid(&p.child("path"), nfs.path.as_str(), "must be an absolute path"));
             }
         }
         "image" => {
@@ -303,29 +265,19 @@ fn validate_volume_source(v: &Volume, path: &Path) -> Vec<FieldError> {
                     "must not have leading or trailing whitespace",
                 ));
             }
-            errs.extend(validate_pull_policy(
-                img.pull_policy.as_deref().unwrap_or(""),
-                &p.child("pullPolicy"),
-            ));
+            errs.extend(validate_pull_policy(img.pull_policy.as_deref().unwrap_or(""), &p.child("pullPolicy")));
         }
         _ => {}
     }
     errs
 }
 
-fn validate_projection_sources(
-    pr: &k8s_openapi::api::core::v1::ProjectedVolumeSource,
-    path: &Path,
-) -> Vec<FieldError> {
+fn validate_projection_sources(pr: &k8s_openapi::api::core::v1::ProjectedVolumeSource, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut all_paths: BTreeSet<String> = BTreeSet::new();
     let mut note_path = |errs: &mut Vec<FieldError>, p: &str, value: &str| {
         if !p.is_empty() && !all_paths.insert(p.to_string()) {
-            errs.push(FieldError::invalid(
-                path,
-                value,
-                "conflicting duplicate paths",
-            ));
+            errs.push(FieldError::invalid(path, value, "conflicting duplicate paths"));
         }
     };
     for (i, src) in pr.sources.iter().flatten().enumerate() {
@@ -382,19 +334,12 @@ fn validate_projection_sources(
             if t.path.is_empty() {
                 errs.push(FieldError::required(&path.child("path"), ""));
             } else {
-                errs.extend(validate_local_non_reserved_path(
-                    &t.path,
-                    &path.child("path"),
-                ));
+                errs.extend(validate_local_non_reserved_path(&t.path, &path.child("path")));
             }
         }
-        n += usize::from(src.cluster_trust_bundle.is_some())
-            + usize::from(src.pod_certificate.is_some());
+        n += usize::from(src.cluster_trust_bundle.is_some()) + usize::from(src.pod_certificate.is_some());
         if n > 1 {
-            errs.push(FieldError::forbidden(
-                &sp,
-                "may not specify more than 1 volume type per source",
-            ));
+            errs.push(FieldError::forbidden(&sp, "may not specify more than 1 volume type per source"));
         }
     }
     errs

@@ -69,11 +69,8 @@ pub async fn run(client: &Client, args: ApplyArgs) -> Result<i32, CliError> {
     for m in manifests {
         match apply_one(client, &m, validation, args.dry_run).await {
             Ok((name, verb)) => {
-                let line = if name_only {
-                    format!("{name}\n")
-                } else {
-                    format!("{name} {verb}{}\n", args.dry_run.suffix())
-                };
+                let line =
+                    if name_only { format!("{name}\n") } else { format!("{name} {verb}{}\n", args.dry_run.suffix()) };
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(line.as_bytes());
                 let _ = out.flush();
@@ -103,10 +100,8 @@ async fn apply_one(
     }
     let modified = with_last_applied(&m.obj, ns.as_deref())?;
     let slash = rt.slash_name(&name);
-    let mut query = vec![
-        ("fieldManager", "kubectl-client-side-apply".to_string()),
-        ("fieldValidation", validation.to_string()),
-    ];
+    let mut query =
+        vec![("fieldManager", "kubectl-client-side-apply".to_string()), ("fieldValidation", validation.to_string())];
     if dry == DryRun::Server {
         query.push(("dryRun", "All".into()));
     }
@@ -132,16 +127,12 @@ async fn apply_one(
         return Ok((slash, "created"));
     };
 
-    let original = match live
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(LAST_APPLIED))
-        .and_then(Value::as_str)
+    let original = match live.pointer("/metadata/annotations").and_then(|a| a.get(LAST_APPLIED)).and_then(Value::as_str)
     {
-        Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| {
-            CliError::msg(format!(
-                "error decoding the {LAST_APPLIED} annotation of {slash}: {e}"
-            ))
-        })?),
+        Some(text) => Some(
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| CliError::msg(format!("error decoding the {LAST_APPLIED} annotation of {slash}: {e}")))?,
+        ),
         None => {
             eprintln!(
                 "Warning: resource {}/{name} is missing the {LAST_APPLIED} annotation which is required by peapod apply. peapod apply should only be used on resources created declaratively by either peapod create --save-config or peapod apply. The missing annotation will be patched automatically.",
@@ -187,14 +178,7 @@ async fn create(
 ) -> Result<Value, CliError> {
     let url = client.url(&rt.path(ns, None), query);
     client
-        .request_json(
-            Method::POST,
-            url,
-            ACCEPT_JSON,
-            Some(body),
-            "application/json",
-            &format!("post {}", rt.plural),
-        )
+        .request_json(Method::POST, url, ACCEPT_JSON, Some(body), "application/json", &format!("post {}", rt.plural))
         .await
 }
 
@@ -216,9 +200,7 @@ pub fn with_last_applied(obj: &Value, ns: Option<&str>) -> Result<Value, CliErro
         .ok_or_else(|| CliError::msg("a manifest must be an object"))?
         .entry("metadata")
         .or_insert_with(|| json!({}));
-    let meta = meta
-        .as_object_mut()
-        .ok_or_else(|| CliError::msg("metadata must be an object"))?;
+    let meta = meta.as_object_mut().ok_or_else(|| CliError::msg("metadata must be an object"))?;
     if let Some(ns) = ns {
         meta.insert("namespace".into(), json!(ns));
     }
@@ -226,16 +208,12 @@ pub fn with_last_applied(obj: &Value, ns: Option<&str>) -> Result<Value, CliErro
     if annotations.is_null() {
         *annotations = json!({});
     }
-    let annotations = annotations
-        .as_object_mut()
-        .ok_or_else(|| CliError::msg("metadata.annotations must be an object"))?;
+    let annotations =
+        annotations.as_object_mut().ok_or_else(|| CliError::msg("metadata.annotations must be an object"))?;
     annotations.remove(LAST_APPLIED);
     let text = format!("{}\n", to_json_compact(&base));
     let mut modified = base;
-    if let Some(a) = modified
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(a) = modified.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
         a.insert(LAST_APPLIED.into(), Value::String(text));
     }
     Ok(modified)

@@ -55,11 +55,7 @@ pub fn parse_spec(s: &str) -> Spec {
                 Some((ns, pod)) => (Some(ns.to_string()), pod.to_string()),
                 None => (None, left.to_string()),
             };
-            Spec::Remote {
-                namespace,
-                pod,
-                path: path.to_string(),
-            }
+            Spec::Remote { namespace, pod, path: path.to_string() }
         }
         _ => Spec::Local(PathBuf::from(s)),
     }
@@ -68,34 +64,18 @@ pub fn parse_spec(s: &str) -> Spec {
 /// Run `cp`.
 pub async fn run(client: &Client, a: CpArgs) -> Result<i32, CliError> {
     match (parse_spec(&a.src), parse_spec(&a.dest)) {
-        (
-            Spec::Local(src),
-            Spec::Remote {
-                namespace,
-                pod,
-                path,
-            },
-        ) => {
+        (Spec::Local(src), Spec::Remote { namespace, pod, path }) => {
             let client = with_namespace(client, namespace);
             to_pod(&client, &src, &pod, &path, a.container.as_deref()).await
         }
-        (
-            Spec::Remote {
-                namespace,
-                pod,
-                path,
-            },
-            Spec::Local(dest),
-        ) => {
+        (Spec::Remote { namespace, pod, path }, Spec::Local(dest)) => {
             let client = with_namespace(client, namespace);
             from_pod(&client, &pod, &path, &dest, a.container.as_deref()).await
         }
-        (Spec::Local(_), Spec::Local(_)) => Err(CliError::msg(
-            "one of src or dest must be a remote file specification",
-        )),
-        _ => Err(CliError::msg(
-            "one of src or dest must be a local file specification",
-        )),
+        (Spec::Local(_), Spec::Local(_)) => {
+            Err(CliError::msg("one of src or dest must be a remote file specification"))
+        }
+        _ => Err(CliError::msg("one of src or dest must be a local file specification")),
     }
 }
 
@@ -107,11 +87,7 @@ fn with_namespace(client: &Client, ns: Option<String>) -> Client {
     c
 }
 
-async fn container_for(
-    client: &Client,
-    pod: &str,
-    requested: Option<&str>,
-) -> Result<String, CliError> {
+async fn container_for(client: &Client, pod: &str, requested: Option<&str>) -> Result<String, CliError> {
     let obj = super::logs::get_pod(client, pod).await?;
     if let Some(c) = requested {
         return Ok(c.to_string());
@@ -146,35 +122,20 @@ fn remote_failure(status: &ExitStatus, stderr: &[u8]) -> Option<CliError> {
     let text = String::from_utf8_lossy(stderr).trim().to_string();
     match status {
         ExitStatus::Success | ExitStatus::Unknown => None,
-        ExitStatus::Code(c) if text.is_empty() => Some(CliError::msg(format!(
-            "command terminated with exit code {c}"
-        ))),
+        ExitStatus::Code(c) if text.is_empty() => Some(CliError::msg(format!("command terminated with exit code {c}"))),
         ExitStatus::Code(_) => Some(CliError::Msg(text)),
         ExitStatus::Failed(m) => Some(CliError::Msg(m.clone())),
     }
 }
 
-async fn to_pod(
-    client: &Client,
-    src: &Path,
-    pod: &str,
-    dest: &str,
-    container: Option<&str>,
-) -> Result<i32, CliError> {
+async fn to_pod(client: &Client, src: &Path, pod: &str, dest: &str, container: Option<&str>) -> Result<i32, CliError> {
     if !src.exists() {
-        return Err(CliError::msg(format!(
-            "{}: no such file or directory",
-            src.display()
-        )));
+        return Err(CliError::msg(format!("{}: no such file or directory", src.display())));
     }
     let container = container_for(client, pod, container).await?;
     let dest = if dest.is_empty() { "." } else { dest };
-    let (status, _, _) =
-        run_remote(client, pod, &container, &["test", "-d", dest], Input::None).await?;
-    let src_name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| ".".into());
+    let (status, _, _) = run_remote(client, pod, &container, &["test", "-d", dest], Input::None).await?;
+    let src_name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| ".".into());
     let (dir, name) = if status == ExitStatus::Success {
         (dest.to_string(), src_name)
     } else {
@@ -184,21 +145,12 @@ async fn to_pod(
             .map(|d| d.to_string_lossy().into_owned())
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| ".".into());
-        let base = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or(src_name);
+        let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(src_name);
         (parent, base)
     };
     let archive = build_archive(src, &name)?;
-    let (status, _, err) = run_remote(
-        client,
-        pod,
-        &container,
-        &["tar", "-xmf", "-", "-C", &dir],
-        Input::Bytes(archive),
-    )
-    .await?;
+    let (status, _, err) =
+        run_remote(client, pod, &container, &["tar", "-xmf", "-", "-C", &dir], Input::Bytes(archive)).await?;
     match remote_failure(&status, &err) {
         Some(e) => Err(e),
         None => Ok(0),
@@ -209,11 +161,7 @@ async fn to_pod(
 pub fn build_archive(src: &Path, name: &str) -> Result<Vec<u8>, CliError> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
-    let res = if src.is_dir() {
-        b.append_dir_all(name, src)
-    } else {
-        b.append_path_with_name(src, name)
-    };
+    let res = if src.is_dir() { b.append_dir_all(name, src) } else { b.append_path_with_name(src, name) };
     res.map_err(|e| CliError::io(src, e))?;
     b.into_inner().map_err(|e| CliError::io(src, e))
 }
@@ -226,21 +174,10 @@ async fn from_pod(
     container: Option<&str>,
 ) -> Result<i32, CliError> {
     let container = container_for(client, pod, container).await?;
-    let (status, archive, err) = run_remote(
-        client,
-        pod,
-        &container,
-        &["tar", "cf", "-", src],
-        Input::None,
-    )
-    .await?;
+    let (status, archive, err) = run_remote(client, pod, &container, &["tar", "cf", "-", src], Input::None).await?;
     // tar's note about stripping the leading '/' is expected noise.
     let noise = |l: &&str| !l.contains("Removing leading");
-    let err_text: Vec<&str> = std::str::from_utf8(&err)
-        .unwrap_or_default()
-        .lines()
-        .filter(noise)
-        .collect();
+    let err_text: Vec<&str> = std::str::from_utf8(&err).unwrap_or_default().lines().filter(noise).collect();
     if let Some(e) = remote_failure(&status, err_text.join("\n").as_bytes()) {
         return Err(e);
     }
@@ -262,24 +199,14 @@ pub fn unpack(archive: &[u8], src: &str, dest: &Path) -> Result<(), CliError> {
     let entries = ar.entries().map_err(|e| CliError::io(dest, e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| CliError::io(dest, e))?;
-        let path = entry
-            .path()
-            .map_err(|e| CliError::io(dest, e))?
-            .into_owned();
+        let path = entry.path().map_err(|e| CliError::io(dest, e))?.into_owned();
         let Ok(rel) = path.strip_prefix(&prefix) else {
             continue;
         };
         if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(CliError::msg(format!(
-                "refusing to unpack {}: it leaves the destination",
-                path.display()
-            )));
+            return Err(CliError::msg(format!("refusing to unpack {}: it leaves the destination", path.display())));
         }
-        let target = if rel.as_os_str().is_empty() {
-            dest.to_path_buf()
-        } else {
-            dest.join(rel)
-        };
+        let target = if rel.as_os_str().is_empty() { dest.to_path_buf() } else { dest.join(rel) };
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             std::fs::create_dir_all(&target).map_err(|e| CliError::io(&target, e))?;
@@ -288,22 +215,14 @@ pub fn unpack(archive: &[u8], src: &str, dest: &Path) -> Result<(), CliError> {
                 std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
             }
             let mut data = Vec::new();
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| CliError::io(&target, e))?;
+            entry.read_to_end(&mut data).map_err(|e| CliError::io(&target, e))?;
             std::fs::write(&target, &data).map_err(|e| CliError::io(&target, e))?;
             if let Ok(mode) = entry.header().mode() {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(
-                    &target,
-                    std::fs::Permissions::from_mode(mode & 0o777),
-                );
+                let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777));
             }
         } else {
-            eprintln!(
-                "warning: skipping {} (links and special files are not copied)",
-                path.display()
-            );
+            eprintln!("warning: skipping {} (links and special files are not copied)", path.display());
         }
     }
     Ok(())
@@ -319,19 +238,11 @@ mod tests {
         assert_eq!(parse_spec("./a:b"), Spec::Local("./a:b".into()));
         assert_eq!(
             parse_spec("web:/etc/hosts"),
-            Spec::Remote {
-                namespace: None,
-                pod: "web".into(),
-                path: "/etc/hosts".into()
-            }
+            Spec::Remote { namespace: None, pod: "web".into(), path: "/etc/hosts".into() }
         );
         assert_eq!(
             parse_spec("ns/web:f"),
-            Spec::Remote {
-                namespace: Some("ns".into()),
-                pod: "web".into(),
-                path: "f".into()
-            }
+            Spec::Remote { namespace: Some("ns".into()), pod: "web".into(), path: "f".into() }
         );
         assert_eq!(parse_spec("file.txt"), Spec::Local("file.txt".into()));
     }
@@ -346,21 +257,12 @@ mod tests {
         // What `tar cf - /data/src` in the container produces: members under data/src.
         let ar = build_archive(&base.join("src"), "data/src").unwrap();
         unpack(&ar, "/data/src", &base.join("out")).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(base.join("out/a.txt")).unwrap(),
-            "A"
-        );
-        assert_eq!(
-            std::fs::read_to_string(base.join("out/sub/b.txt")).unwrap(),
-            "B"
-        );
+        assert_eq!(std::fs::read_to_string(base.join("out/a.txt")).unwrap(), "A");
+        assert_eq!(std::fs::read_to_string(base.join("out/sub/b.txt")).unwrap(), "B");
         // A single file.
         let ar = build_archive(&base.join("src/a.txt"), "x/a.txt").unwrap();
         unpack(&ar, "/x/a.txt", &base.join("single.txt")).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(base.join("single.txt")).unwrap(),
-            "A"
-        );
+        assert_eq!(std::fs::read_to_string(base.join("single.txt")).unwrap(), "A");
         std::fs::remove_dir_all(&base).unwrap();
     }
 

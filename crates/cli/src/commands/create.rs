@@ -51,26 +51,14 @@ pub async fn run(client: &Client, args: CreateArgs) -> Result<i32, CliError> {
     aggregate(errs).map(|()| 0)
 }
 
-async fn create_one(
-    client: &Client,
-    m: &Manifest,
-    validation: &str,
-    args: &CreateArgs,
-) -> Result<String, CliError> {
+async fn create_one(client: &Client, m: &Manifest, validation: &str, args: &CreateArgs) -> Result<String, CliError> {
     let rt = m.resource()?;
     let ns = m.namespace(rt, &client.namespace);
-    let mut body = if args.save_config {
-        with_last_applied(&m.obj, ns.as_deref())?
-    } else {
-        m.obj.clone()
-    };
+    let mut body = if args.save_config { with_last_applied(&m.obj, ns.as_deref())? } else { m.obj.clone() };
     if let (Some(ns), Some(meta)) = (&ns, body.get_mut("metadata").and_then(Value::as_object_mut)) {
         meta.insert("namespace".into(), json!(ns));
     }
-    let mut query = vec![
-        ("fieldManager", "kubectl-create".to_string()),
-        ("fieldValidation", validation.to_string()),
-    ];
+    let mut query = vec![("fieldManager", "kubectl-create".to_string()), ("fieldValidation", validation.to_string())];
     if args.dry_run == DryRun::Server {
         query.push(("dryRun", "All".into()));
     }

@@ -76,9 +76,7 @@ pub async fn run(client: &Client, args: DeleteArgs) -> Result<i32, CliError> {
     let mut grace = args.grace_period;
     if args.now {
         if grace >= 0 {
-            return Err(CliError::msg(
-                "--now and --grace-period cannot be specified together",
-            ));
+            return Err(CliError::msg("--now and --grace-period cannot be specified together"));
         }
         grace = 1;
     }
@@ -142,20 +140,11 @@ pub async fn run(client: &Client, args: DeleteArgs) -> Result<i32, CliError> {
         };
         match res {
             Ok(resp) => {
-                let op = if args.force && grace == 0 {
-                    "force deleted"
-                } else {
-                    "deleted"
-                };
+                let op = if args.force && grace == 0 { "force deleted" } else { "deleted" };
                 let line = if name_only {
                     format!("{}\n", t.rt.slash_name(&t.name))
                 } else {
-                    format!(
-                        "{} \"{}\" {op}{}\n",
-                        t.rt.singular,
-                        t.name,
-                        args.dry_run.suffix()
-                    )
+                    format!("{} \"{}\" {op}{}\n", t.rt.singular, t.name, args.dry_run.suffix())
                 };
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(line.as_bytes());
@@ -176,16 +165,7 @@ pub async fn run(client: &Client, args: DeleteArgs) -> Result<i32, CliError> {
     }
     if args.wait && args.dry_run == DryRun::None {
         for (t, uid) in &deleted {
-            match super::watch_object(
-                client,
-                t.rt,
-                t.ns.as_deref(),
-                &t.name,
-                uid.as_deref(),
-                timeout,
-                &|_| false,
-            )
-            .await
+            match super::watch_object(client, t.rt, t.ns.as_deref(), &t.name, uid.as_deref(), timeout, &|_| false).await
             {
                 Ok(Waited::Deleted) => {}
                 Ok(Waited::TimedOut) => {
@@ -206,9 +186,7 @@ pub async fn run(client: &Client, args: DeleteArgs) -> Result<i32, CliError> {
 async fn collect_targets(client: &Client, args: &DeleteArgs) -> Result<Vec<Target>, CliError> {
     if !args.files.is_empty() {
         if !args.args.is_empty() {
-            return Err(CliError::msg(
-                "resource(s) were provided, but no name was specified",
-            ));
+            return Err(CliError::msg("resource(s) were provided, but no name was specified"));
         }
         let mut out = Vec::new();
         for m in manifest::read_all(&args.files, args.recursive)? {
@@ -233,49 +211,27 @@ async fn collect_targets(client: &Client, args: &DeleteArgs) -> Result<Vec<Targe
         let ns = super::scope(rt, client);
         if names.is_empty() {
             if !args.all && args.selector.is_none() {
-                return Err(CliError::msg(
-                    "resource(s) were provided, but no name was specified",
-                ));
+                return Err(CliError::msg("resource(s) were provided, but no name was specified"));
             }
             let mut q = Vec::new();
             if let Some(l) = &args.selector {
                 q.push(("labelSelector", l.clone()));
             }
-            let list = client
-                .get(
-                    &rt.path(ns.as_deref(), None),
-                    &q,
-                    ACCEPT_JSON,
-                    &format!("list {}", rt.plural),
-                )
-                .await?;
-            for item in list
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            let list =
+                client.get(&rt.path(ns.as_deref(), None), &q, ACCEPT_JSON, &format!("list {}", rt.plural)).await?;
+            for item in list.get("items").and_then(Value::as_array).into_iter().flatten() {
                 out.push(Target {
                     rt,
-                    ns: resources::namespace_of(item)
-                        .map(str::to_string)
-                        .or(ns.clone()),
+                    ns: resources::namespace_of(item).map(str::to_string).or(ns.clone()),
                     name: resources::name_of(item).to_string(),
                     source: None,
                 });
             }
         } else {
             if args.all || args.selector.is_some() {
-                return Err(CliError::msg(
-                    "name cannot be provided when a selector or --all is specified",
-                ));
+                return Err(CliError::msg("name cannot be provided when a selector or --all is specified"));
             }
-            out.extend(names.into_iter().map(|name| Target {
-                rt,
-                ns: ns.clone(),
-                name,
-                source: None,
-            }));
+            out.extend(names.into_iter().map(|name| Target { rt, ns: ns.clone(), name, source: None }));
         }
     }
     Ok(out)

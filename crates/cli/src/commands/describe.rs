@@ -50,11 +50,7 @@ pub async fn run(client: &Client, args: DescribeArgs) -> Result<i32, CliError> {
     let mut matched: Vec<(&'static ResourceType, Value)> = Vec::new();
     let mut errs = Vec::new();
     for (rt, names) in groups {
-        let ns = if rt.namespaced && !args.all_namespaces {
-            Some(client.namespace.clone())
-        } else {
-            None
-        };
+        let ns = if rt.namespaced && !args.all_namespaces { Some(client.namespace.clone()) } else { None };
         if names.is_empty() {
             let mut q = Vec::new();
             if let Some(l) = &args.selector {
@@ -69,10 +65,8 @@ pub async fn run(client: &Client, args: DescribeArgs) -> Result<i32, CliError> {
                 Ok(o) => objects.push((rt, o)),
                 Err(e) if e.is_not_found() && prefix_mode => {
                     let (items, _) = super::list_objects(client, rt, ns.as_deref(), &[]).await?;
-                    let found: Vec<Value> = items
-                        .into_iter()
-                        .filter(|o| resources::name_of(o).starts_with(&name))
-                        .collect();
+                    let found: Vec<Value> =
+                        items.into_iter().filter(|o| resources::name_of(o).starts_with(&name)).collect();
                     if found.is_empty() {
                         errs.push(e);
                     }
@@ -110,12 +104,7 @@ pub async fn run(client: &Client, args: DescribeArgs) -> Result<i32, CliError> {
 }
 
 /// Render one object's description.
-pub fn describe_object(
-    rt: &ResourceType,
-    obj: &Value,
-    events: Option<&[Value]>,
-    now: Timestamp,
-) -> String {
+pub fn describe_object(rt: &ResourceType, obj: &Value, events: Option<&[Value]>, now: Timestamp) -> String {
     let mut w = PrefixWriter::new();
     match rt.kind {
         "Pod" => describe_pod::describe(&mut w, obj, now),
@@ -139,10 +128,7 @@ pub fn events_selector(rt: &ResourceType, obj: &Value) -> String {
         parts.push(format!("involvedObject.uid={uid}"));
     }
     parts.push(format!("involvedObject.name={}", resources::name_of(obj)));
-    parts.push(format!(
-        "involvedObject.namespace={}",
-        resources::namespace_of(obj).unwrap_or_default()
-    ));
+    parts.push(format!("involvedObject.namespace={}", resources::namespace_of(obj).unwrap_or_default()));
     if rt.kind != "Pod" {
         // kubectl clears the kind only for pods.
         parts.push(format!("involvedObject.kind={}", rt.kind));
@@ -150,23 +136,12 @@ pub fn events_selector(rt: &ResourceType, obj: &Value) -> String {
     parts.join(",")
 }
 
-async fn search_events(
-    client: &Client,
-    rt: &ResourceType,
-    obj: &Value,
-) -> Result<Vec<Value>, CliError> {
+async fn search_events(client: &Client, rt: &ResourceType, obj: &Value) -> Result<Vec<Value>, CliError> {
     let ns = resources::namespace_of(obj).map(str::to_string);
     let path = resources::EVENT.path(Some(ns.as_deref().unwrap_or("default")), None);
-    let q = [
-        ("fieldSelector", events_selector(rt, obj)),
-        ("limit", "500".to_string()),
-    ];
+    let q = [("fieldSelector", events_selector(rt, obj)), ("limit", "500".to_string())];
     let list = client.get(&path, &q, ACCEPT_JSON, "list events").await?;
-    Ok(list
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default())
+    Ok(list.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
 }
 
 /// kubectl's PrefixWriter over a tabwriter (min width 0, padding 2).
@@ -177,9 +152,7 @@ pub struct PrefixWriter {
 impl PrefixWriter {
     /// A new writer.
     pub fn new() -> PrefixWriter {
-        PrefixWriter {
-            tw: TabWriter::new(Vec::new()).minwidth(0).padding(2),
-        }
+        PrefixWriter { tw: TabWriter::new(Vec::new()).minwidth(0).padding(2) }
     }
 
     /// Write `text` indented by `level` × two spaces.
@@ -245,20 +218,14 @@ pub fn annotations_multiline(w: &mut PrefixWriter, title: &str, annotations: Opt
     w.write(0, &format!("{title}:\t"));
     let mut keys: Vec<&String> = annotations
         .and_then(Value::as_object)
-        .map(|m| {
-            m.keys()
-                .filter(|k| *k != super::apply::LAST_APPLIED)
-                .collect()
-        })
+        .map(|m| m.keys().filter(|k| *k != super::apply::LAST_APPLIED).collect())
         .unwrap_or_default();
     if keys.is_empty() {
         w.write(0, "<none>\n");
         return;
     }
     keys.sort();
-    let m = annotations
-        .and_then(Value::as_object)
-        .expect("checked above");
+    let m = annotations.and_then(Value::as_object).expect("checked above");
     for (i, k) in keys.iter().enumerate() {
         if i > 0 {
             w.write(0, "\t");
@@ -303,19 +270,13 @@ pub fn describe_events(w: &mut PrefixWriter, events: &[Value], now: Timestamp) {
     };
     for e in ev {
         let event_time = s(e, "/eventTime");
-        let first = if event_time.is_empty() {
-            since(s(e, "/firstTimestamp"))
-        } else {
-            since(event_time)
-        };
+        let first = if event_time.is_empty() { since(s(e, "/firstTimestamp")) } else { since(event_time) };
         let count = e.get("count").and_then(Value::as_i64).unwrap_or(0);
         let interval = if e.get("series").is_some_and(Value::is_object) {
             format!(
                 "{} (x{} over {first})",
                 since(s(e, "/series/lastObservedTime")),
-                e.pointer("/series/count")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
+                e.pointer("/series/count").and_then(Value::as_i64).unwrap_or(0)
             )
         } else if count > 1 {
             format!("{} (x{count} over {first})", since(s(e, "/lastTimestamp")))
@@ -328,22 +289,14 @@ pub fn describe_events(w: &mut PrefixWriter, events: &[Value], now: Timestamp) {
         }
         w.write(
             1,
-            &format!(
-                "{}\t{}\t{interval}\t{source}\t{}\n",
-                s(e, "/type"),
-                s(e, "/reason"),
-                s(e, "/message").trim()
-            ),
+            &format!("{}\t{}\t{interval}\t{source}\t{}\n", s(e, "/type"), s(e, "/reason"), s(e, "/message").trim()),
         );
     }
 }
 
 fn describe_configmap(w: &mut PrefixWriter, cm: &Value) {
     w.write(0, &format!("Name:\t{}\n", s(cm, "/metadata/name")));
-    w.write(
-        0,
-        &format!("Namespace:\t{}\n", s(cm, "/metadata/namespace")),
-    );
+    w.write(0, &format!("Namespace:\t{}\n", s(cm, "/metadata/namespace")));
     labels_multiline(w, "Labels", cm.pointer("/metadata/labels"));
     annotations_multiline(w, "Annotations", cm.pointer("/metadata/annotations"));
     w.write(0, "\nData\n====\n");
@@ -364,19 +317,15 @@ fn describe_configmap(w: &mut PrefixWriter, cm: &Value) {
 
 fn describe_secret(w: &mut PrefixWriter, sec: &Value) {
     w.write(0, &format!("Name:\t{}\n", s(sec, "/metadata/name")));
-    w.write(
-        0,
-        &format!("Namespace:\t{}\n", s(sec, "/metadata/namespace")),
-    );
+    w.write(0, &format!("Namespace:\t{}\n", s(sec, "/metadata/namespace")));
     labels_multiline(w, "Labels", sec.pointer("/metadata/labels"));
     annotations_multiline(w, "Annotations", sec.pointer("/metadata/annotations"));
     let ty = s(sec, "/type");
     w.write(0, &format!("\nType:\t{ty}\n"));
     w.write(0, "\nData\n====\n");
     for (k, v) in sorted(sec.get("data")) {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .unwrap_or_default();
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default();
         if k == "token" && ty == "kubernetes.io/service-account-token" {
             w.write(0, &format!("{k}:\t{}\n", String::from_utf8_lossy(&bytes)));
         } else {
@@ -390,11 +339,7 @@ fn describe_namespace(w: &mut PrefixWriter, ns: &Value) {
     labels_multiline(w, "Labels", ns.pointer("/metadata/labels"));
     annotations_multiline(w, "Annotations", ns.pointer("/metadata/annotations"));
     w.write(0, &format!("Status:\t{}\n", s(ns, "/status/phase")));
-    if let Some(conds) = ns
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty())
-    {
+    if let Some(conds) = ns.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         w.write(0, "Conditions:\n");
         w.write(1, "Type\tStatus\tLastTransitionTime\tReason\tMessage\n");
         w.write(1, "----\t------\t------------------\t------\t-------\n");
@@ -425,9 +370,7 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
             m.iter()
                 .filter_map(|(k, v)| match k.strip_prefix("node-role.kubernetes.io/") {
                     Some(r) if !r.is_empty() => Some(r.to_string()),
-                    _ if k == "kubernetes.io/role" => {
-                        v.as_str().filter(|r| !r.is_empty()).map(str::to_string)
-                    }
+                    _ if k == "kubernetes.io/role" => v.as_str().filter(|r| !r.is_empty()).map(str::to_string),
                     _ => None,
                 })
                 .collect()
@@ -435,26 +378,10 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
         .unwrap_or_default();
     roles.sort();
     roles.dedup();
-    w.write(
-        0,
-        &format!(
-            "Roles:\t{}\n",
-            if roles.is_empty() {
-                "<none>".to_string()
-            } else {
-                roles.join(",")
-            }
-        ),
-    );
+    w.write(0, &format!("Roles:\t{}\n", if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }));
     labels_multiline(w, "Labels", node.pointer("/metadata/labels"));
     annotations_multiline(w, "Annotations", node.pointer("/metadata/annotations"));
-    w.write(
-        0,
-        &format!(
-            "CreationTimestamp:\t{}\n",
-            rfc1123z(s(node, "/metadata/creationTimestamp"))
-        ),
-    );
+    w.write(0, &format!("CreationTimestamp:\t{}\n", rfc1123z(s(node, "/metadata/creationTimestamp"))));
     let taints: Vec<String> = node
         .pointer("/spec/taints")
         .and_then(Value::as_array)
@@ -479,24 +406,11 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
         }
         w.write(0, &format!("{t}\n"));
     }
-    let unsched = node
-        .pointer("/spec/unschedulable")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let unsched = node.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false);
     w.write(0, &format!("Unschedulable:\t{unsched}\n"));
-    if let Some(conds) = node
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty())
-    {
-        w.write(
-            0,
-            "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n",
-        );
-        w.write(
-            1,
-            "----\t------\t-----------------\t------------------\t------\t-------\n",
-        );
+    if let Some(conds) = node.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        w.write(0, "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n");
+        w.write(1, "----\t------\t-----------------\t------------------\t------\t-------\n");
         for c in conds {
             w.write(
                 1,
@@ -513,22 +427,11 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
         }
     }
     w.write(0, "Addresses:\n");
-    for a in node
-        .pointer("/status/addresses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for a in node.pointer("/status/addresses").and_then(Value::as_array).into_iter().flatten() {
         w.write(1, &format!("{}:\t{}\n", s(a, "/type"), s(a, "/address")));
     }
-    for (title, ptr) in [
-        ("Capacity", "/status/capacity"),
-        ("Allocatable", "/status/allocatable"),
-    ] {
-        if let Some(m) = node
-            .pointer(ptr)
-            .filter(|m| m.as_object().is_some_and(|m| !m.is_empty()))
-        {
+    for (title, ptr) in [("Capacity", "/status/capacity"), ("Allocatable", "/status/allocatable")] {
+        if let Some(m) = node.pointer(ptr).filter(|m| m.as_object().is_some_and(|m| !m.is_empty())) {
             w.write(0, &format!("{title}:\n"));
             for (k, v) in sorted(Some(m)) {
                 w.write(1, &format!("{k}:\t{}\n", v_text(Some(v))));
@@ -537,11 +440,7 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
     }
     w.write(0, "System Info:\n");
     let info = node.pointer("/status/nodeInfo");
-    let field = |k: &str| {
-        info.map(|i| s(i, &format!("/{k}")))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let field = |k: &str| info.map(|i| s(i, &format!("/{k}"))).unwrap_or_default().to_string();
     for (label, key) in [
         ("Machine ID", "machineID"),
         ("System UUID", "systemUUID"),
@@ -563,19 +462,13 @@ fn describe_node(w: &mut PrefixWriter, node: &Value) {
 
 fn describe_generic(w: &mut PrefixWriter, obj: &Value) {
     w.write(0, &format!("Name:\t{}\n", s(obj, "/metadata/name")));
-    w.write(
-        0,
-        &format!("Namespace:\t{}\n", s(obj, "/metadata/namespace")),
-    );
+    w.write(0, &format!("Namespace:\t{}\n", s(obj, "/metadata/namespace")));
     labels_multiline(w, "Labels", obj.pointer("/metadata/labels"));
     annotations_multiline(w, "Annotations", obj.pointer("/metadata/annotations"));
 }
 
 fn sorted(m: Option<&Value>) -> Vec<(&String, &Value)> {
-    let mut v: Vec<(&String, &Value)> = m
-        .and_then(Value::as_object)
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
+    let mut v: Vec<(&String, &Value)> = m.and_then(Value::as_object).map(|m| m.iter().collect()).unwrap_or_default();
     v.sort_by(|a, b| a.0.cmp(b.0));
     v
 }
@@ -601,11 +494,7 @@ mod tests {
     fn labels_and_annotations_layout() {
         let mut w = PrefixWriter::new();
         labels_multiline(&mut w, "Labels", Some(&json!({"b": "2", "a": "1"})));
-        annotations_multiline(
-            &mut w,
-            "Annotations",
-            Some(&json!({"long": "x".repeat(150), "k": "v"})),
-        );
+        annotations_multiline(&mut w, "Annotations", Some(&json!({"long": "x".repeat(150), "k": "v"})));
         let got = w.finish();
         let want = format!(
             "Labels:       a=1\n              b=2\nAnnotations:  k: v\n              long:\n                {}...\n",

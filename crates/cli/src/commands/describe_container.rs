@@ -27,39 +27,22 @@ pub(crate) fn describe_containers(
         if let Some(st) = status {
             w.write(2, &format!("Image ID:\t{}\n", s(st, "/imageID")));
         }
-        let ports = c
-            .get("ports")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let ports = c.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
         // kubectl 1.33 prints `PORT/PROTO` without the port's name.
         let port_str = |key: &str| {
             ports
                 .iter()
-                .map(|p| {
-                    format!(
-                        "{}/{}",
-                        p.get(key).and_then(Value::as_i64).unwrap_or(0),
-                        s(p, "/protocol")
-                    )
-                })
+                .map(|p| format!("{}/{}", p.get(key).and_then(Value::as_i64).unwrap_or(0), s(p, "/protocol")))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        for (one, many, text) in [
-            ("Port", "Ports", port_str("containerPort")),
-            ("Host Port", "Host Ports", port_str("hostPort")),
-        ] {
+        for (one, many, text) in
+            [("Port", "Ports", port_str("containerPort")), ("Host Port", "Host Ports", port_str("hostPort"))]
+        {
             if text.contains(',') {
                 w.write(2, &format!("{many}:\t{text}\n"));
             } else {
-                w.write(
-                    2,
-                    &format!(
-                        "{one}:\t{}\n",
-                        if text.is_empty() { "<none>" } else { &text }
-                    ),
-                );
+                w.write(2, &format!("{one}:\t{}\n", if text.is_empty() { "<none>" } else { &text }));
             }
         }
         let sp = s(c, "/securityContext/seccompProfile/type");
@@ -68,19 +51,12 @@ pub(crate) fn describe_containers(
             if sp == "Localhost" {
                 w.write(
                     3,
-                    &format!(
-                        "LocalhostProfile:\t{}\n",
-                        s(c, "/securityContext/seccompProfile/localhostProfile")
-                    ),
+                    &format!("LocalhostProfile:\t{}\n", s(c, "/securityContext/seccompProfile/localhostProfile")),
                 );
             }
         }
         for (title, key) in [("Command", "command"), ("Args", "args")] {
-            if let Some(items) = c
-                .get(key)
-                .and_then(Value::as_array)
-                .filter(|a| !a.is_empty())
-            {
+            if let Some(items) = c.get(key).and_then(Value::as_array).filter(|a| !a.is_empty()) {
                 w.write(2, &format!("{title}:\n"));
                 for item in items {
                     for line in item.as_str().unwrap_or_default().split('\n') {
@@ -91,42 +67,24 @@ pub(crate) fn describe_containers(
         }
         if let Some(st) = status {
             describe_state(w, "State", st.get("state"));
-            if st
-                .pointer("/lastState/terminated")
-                .is_some_and(Value::is_object)
-            {
+            if st.pointer("/lastState/terminated").is_some_and(Value::is_object) {
                 describe_state(w, "Last State", st.get("lastState"));
             }
             let ready = st.get("ready").and_then(Value::as_bool).unwrap_or(false);
-            w.write(
-                2,
-                &format!("Ready:\t{}\n", if ready { "True" } else { "False" }),
-            );
-            w.write(
-                2,
-                &format!(
-                    "Restart Count:\t{}\n",
-                    st.get("restartCount").and_then(Value::as_i64).unwrap_or(0)
-                ),
-            );
+            w.write(2, &format!("Ready:\t{}\n", if ready { "True" } else { "False" }));
+            w.write(2, &format!("Restart Count:\t{}\n", st.get("restartCount").and_then(Value::as_i64).unwrap_or(0)));
         }
         if let Some(r) = c.get("resources") {
             describe_resources(w, r, 2);
         }
-        for (label, key) in [
-            ("Liveness", "livenessProbe"),
-            ("Readiness", "readinessProbe"),
-            ("Startup", "startupProbe"),
-        ] {
+        for (label, key) in
+            [("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"), ("Startup", "startupProbe")]
+        {
             if let Some(p) = c.get(key).filter(|p| p.is_object()) {
                 w.write(2, &format!("{label}:\t{}\n", describe_probe(p)));
             }
         }
-        if let Some(from) = c
-            .get("envFrom")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
-        {
+        if let Some(from) = c.get("envFrom").and_then(Value::as_array).filter(|a| !a.is_empty()) {
             w.write(2, "Environment Variables from:\n");
             for e in from {
                 let (kind, r) = match (e.get("configMapRef"), e.get("secretRef")) {
@@ -137,18 +95,9 @@ pub(crate) fn describe_containers(
                 let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
                 let prefix = s(e, "/prefix");
                 if prefix.is_empty() {
-                    w.write(
-                        3,
-                        &format!("{}\t{kind}\tOptional: {optional}\n", s(r, "/name")),
-                    );
+                    w.write(3, &format!("{}\t{kind}\tOptional: {optional}\n", s(r, "/name")));
                 } else {
-                    w.write(
-                        3,
-                        &format!(
-                            "{}\t{kind} with prefix '{prefix}'\tOptional: {optional}\n",
-                            s(r, "/name")
-                        ),
-                    );
+                    w.write(3, &format!("{}\t{kind} with prefix '{prefix}'\tOptional: {optional}\n", s(r, "/name")));
                 }
             }
         }
@@ -176,13 +125,7 @@ fn describe_state(w: &mut PrefixWriter, title: &str, state: Option<&Value>) {
                 w.write(3, &format!("{label}:\t{v}\n"));
             }
         }
-        w.write(
-            3,
-            &format!(
-                "Exit Code:\t{}\n",
-                t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)
-            ),
-        );
+        w.write(3, &format!("Exit Code:\t{}\n", t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)));
         if let Some(sig) = t.get("signal").and_then(Value::as_i64).filter(|s| *s > 0) {
             w.write(3, &format!("Signal:\t{sig}\n"));
         }
@@ -195,20 +138,12 @@ fn describe_state(w: &mut PrefixWriter, title: &str, state: Option<&Value>) {
 
 /// RFC1123Z of a timestamp; Go formats a zero time as year 1.
 fn go_time(ts: &str) -> String {
-    if ts.is_empty() {
-        "Mon, 01 Jan 0001 00:00:00 +0000".to_string()
-    } else {
-        rfc1123z(ts)
-    }
+    if ts.is_empty() { "Mon, 01 Jan 0001 00:00:00 +0000".to_string() } else { rfc1123z(ts) }
 }
 
 pub(crate) fn describe_resources(w: &mut PrefixWriter, r: &Value, level: usize) {
     for (title, key) in [("Limits", "limits"), ("Requests", "requests")] {
-        let Some(m) = r
-            .get(key)
-            .and_then(Value::as_object)
-            .filter(|m| !m.is_empty())
-        else {
+        let Some(m) = r.get(key).and_then(Value::as_object).filter(|m| !m.is_empty()) else {
             continue;
         };
         w.write(level, &format!("{title}:\n"));
@@ -232,13 +167,8 @@ pub fn describe_probe(p: &Value) -> String {
         n("failureThreshold")
     );
     if let Some(e) = p.get("exec").filter(|v| v.is_object()) {
-        let cmd: Vec<String> = e
-            .get("command")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|c| v_text(Some(c)))
-            .collect();
+        let cmd: Vec<String> =
+            e.get("command").and_then(Value::as_array).into_iter().flatten().map(|c| v_text(Some(c))).collect();
         return format!("exec [{}] {attrs}", cmd.join(" "));
     }
     if let Some(h) = p.get("httpGet").filter(|v| v.is_object()) {
@@ -252,43 +182,21 @@ pub fn describe_probe(p: &Value) -> String {
         } else {
             format!("{host}:{port}")
         };
-        let scheme = if scheme.is_empty() {
-            String::new()
-        } else {
-            format!("{scheme}:")
-        };
+        let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}:") };
         return format!("http-get {scheme}//{hostport}{} {attrs}", s(h, "/path"));
     }
     if let Some(t) = p.get("tcpSocket").filter(|v| v.is_object()) {
-        return format!(
-            "tcp-socket {}:{} {attrs}",
-            s(t, "/host"),
-            v_text(t.get("port"))
-        );
+        return format!("tcp-socket {}:{} {attrs}", s(t, "/host"), v_text(t.get("port")));
     }
     if let Some(g) = p.get("grpc").filter(|v| v.is_object()) {
-        return format!(
-            "grpc <pod>:{} {} {attrs}",
-            v_text(g.get("port")),
-            s(g, "/service")
-        );
+        return format!("grpc <pod>:{} {} {attrs}", v_text(g.get("port")), s(g, "/service"));
     }
     format!("unknown {attrs}")
 }
 
 fn describe_env(w: &mut PrefixWriter, c: &Value, pod: &Value) {
-    let env = c
-        .get("env")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    w.write(
-        2,
-        &format!(
-            "Environment:{}\n",
-            if env.is_empty() { "\t<none>" } else { "" }
-        ),
-    );
+    let env = c.get("env").and_then(Value::as_array).cloned().unwrap_or_default();
+    w.write(2, &format!("Environment:{}\n", if env.is_empty() { "\t<none>" } else { "" }));
     for e in &env {
         let name = s(e, "/name");
         let Some(from) = e.get("valueFrom").filter(|v| v.is_object()) else {
@@ -308,11 +216,7 @@ fn describe_env(w: &mut PrefixWriter, c: &Value, pod: &Value) {
                 &format!(
                     "{name}:\t{} ({}:{path})\n",
                     // kubectl resolves nothing without an apiVersion.
-                    if s(f, "/apiVersion").is_empty() {
-                        String::new()
-                    } else {
-                        field_value(pod, path)
-                    },
+                    if s(f, "/apiVersion").is_empty() { String::new() } else { field_value(pod, path) },
                     s(f, "/apiVersion")
                 ),
             );
@@ -355,10 +259,7 @@ fn resource_field_value(c: &Value, res: &str, divisor: &str) -> String {
     let Some((kind, which)) = res.split_once('.') else {
         return String::new();
     };
-    let q = c
-        .pointer(&format!("/resources/{kind}/{which}"))
-        .map(|v| v_text(Some(v)))
-        .unwrap_or_default();
+    let q = c.pointer(&format!("/resources/{kind}/{which}")).map(|v| v_text(Some(v))).unwrap_or_default();
     let value = parse_quantity(&q).unwrap_or(0.0);
     let divisor = parse_quantity(divisor).filter(|d| *d > 0.0).unwrap_or(1.0);
     if which == "cpu" {
@@ -426,40 +327,20 @@ fn field_value(pod: &Value, path: &str) -> String {
 }
 
 fn describe_mounts(w: &mut PrefixWriter, c: &Value) {
-    let mut mounts = c
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    w.write(
-        2,
-        &format!(
-            "Mounts:{}\n",
-            if mounts.is_empty() { "\t<none>" } else { "" }
-        ),
-    );
+    let mut mounts = c.get("volumeMounts").and_then(Value::as_array).cloned().unwrap_or_default();
+    w.write(2, &format!("Mounts:{}\n", if mounts.is_empty() { "\t<none>" } else { "" }));
     mounts.sort_by(|a, b| s(a, "/mountPath").cmp(s(b, "/mountPath")));
     for m in &mounts {
-        let mut flags = vec![
-            if m.get("readOnly").and_then(Value::as_bool).unwrap_or(false) {
-                "ro".to_string()
-            } else {
-                "rw".to_string()
-            },
-        ];
+        let mut flags = vec![if m.get("readOnly").and_then(Value::as_bool).unwrap_or(false) {
+            "ro".to_string()
+        } else {
+            "rw".to_string()
+        }];
         let sub = s(m, "/subPath");
         if !sub.is_empty() {
             flags.push(format!("path={sub:?}"));
         }
-        w.write(
-            3,
-            &format!(
-                "{} from {} ({})\n",
-                s(m, "/mountPath"),
-                s(m, "/name"),
-                flags.join(",")
-            ),
-        );
+        w.write(3, &format!("{} from {} ({})\n", s(m, "/mountPath"), s(m, "/name"), flags.join(",")));
     }
 }
 
@@ -477,9 +358,7 @@ mod tests {
             "http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3"
         );
         assert_eq!(
-            describe_probe(
-                &json!({"exec": {"command": ["cat", "/tmp/ok"]}, "initialDelaySeconds": 5})
-            ),
+            describe_probe(&json!({"exec": {"command": ["cat", "/tmp/ok"]}, "initialDelaySeconds": 5})),
             "exec [cat /tmp/ok] delay=5s timeout=0s period=0s #success=0 #failure=0"
         );
         assert_eq!(
@@ -523,10 +402,7 @@ mod tests {
             "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2026-11-22T10:00:00Z", "finishedAt": "2026-11-22T10:00:01Z"}}});
         let mut w = PrefixWriter::new();
         describe_containers(&mut w, "Containers", &[c], &[status], &pod);
-        let (started, finished) = (
-            rfc1123z("2026-11-22T10:00:00Z"),
-            rfc1123z("2026-11-22T10:00:01Z"),
-        );
+        let (started, finished) = (rfc1123z("2026-11-22T10:00:00Z"), rfc1123z("2026-11-22T10:00:01Z"));
         let want = format!(
             "Containers:
   app:

@@ -12,10 +12,7 @@ use crate::printers::humanize::{k8s_duration, rfc1123z};
 /// Write a pod's description (without events).
 pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
     w.write(0, &format!("Name:\t{}\n", s(pod, "/metadata/name")));
-    w.write(
-        0,
-        &format!("Namespace:\t{}\n", s(pod, "/metadata/namespace")),
-    );
+    w.write(0, &format!("Namespace:\t{}\n", s(pod, "/metadata/namespace")));
     if let Some(p) = pod.pointer("/spec/priority").filter(|p| !p.is_null()) {
         w.write(0, &format!("Priority:\t{}\n", v_text(Some(p))));
     }
@@ -51,10 +48,7 @@ pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
             .map(|t| k8s_duration(now.as_second() - t.as_second()))
             .unwrap_or_else(|_| "<unknown>".into());
         w.write(0, &format!("Status:\tTerminating (lasts {lasts})\n"));
-        let grace = pod
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let grace = pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
         w.write(0, &format!("Termination Grace Period:\t{grace}s\n"));
     } else {
         w.write(0, &format!("Status:\t{phase}\n"));
@@ -71,19 +65,12 @@ pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
         if seccomp == "Localhost" {
             w.write(
                 0,
-                &format!(
-                    "LocalhostProfile:\t{}\n",
-                    s(pod, "/spec/securityContext/seccompProfile/localhostProfile")
-                ),
+                &format!("LocalhostProfile:\t{}\n", s(pod, "/spec/securityContext/seccompProfile/localhostProfile")),
             );
         }
     }
     w.write(0, &format!("IP:\t{}\n", s(pod, "/status/podIP")));
-    match pod
-        .pointer("/status/podIPs")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-    {
+    match pod.pointer("/status/podIPs").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         None => w.write(0, "IPs:\t<none>\n"),
         Some(ips) => {
             w.write(0, "IPs:\n");
@@ -95,19 +82,9 @@ pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
     if let Some(owner) = pod
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .and_then(|o| {
-            o.iter()
-                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        })
+        .and_then(|o| o.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true)))
     {
-        w.write(
-            0,
-            &format!(
-                "Controlled By:\t{}/{}\n",
-                s(owner, "/kind"),
-                s(owner, "/name")
-            ),
-        );
+        w.write(0, &format!("Controlled By:\t{}/{}\n", s(owner, "/kind"), s(owner, "/name")));
     }
     let nominated = s(pod, "/status/nominatedNodeName");
     if !nominated.is_empty() {
@@ -117,42 +94,13 @@ pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
         w.write(0, "Resources:\n");
         describe_resources(w, r, 1);
     }
-    let statuses = |ptr: &str| {
-        pod.pointer(ptr)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    if let Some(init) = pod
-        .pointer("/spec/initContainers")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-    {
-        describe_containers(
-            w,
-            "Init Containers",
-            init,
-            &statuses("/status/initContainerStatuses"),
-            pod,
-        );
+    let statuses = |ptr: &str| pod.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(init) = pod.pointer("/spec/initContainers").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        describe_containers(w, "Init Containers", init, &statuses("/status/initContainerStatuses"), pod);
     }
-    let containers = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    describe_containers(
-        w,
-        "Containers",
-        &containers,
-        &statuses("/status/containerStatuses"),
-        pod,
-    );
-    if let Some(gates) = pod
-        .pointer("/spec/readinessGates")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-    {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    describe_containers(w, "Containers", &containers, &statuses("/status/containerStatuses"), pod);
+    if let Some(gates) = pod.pointer("/spec/readinessGates").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         w.write(0, "Readiness Gates:\n  Type\tStatus\n");
         for g in gates {
             let t = s(g, "/conditionType");
@@ -178,10 +126,7 @@ pub fn describe(w: &mut PrefixWriter, pod: &Value, now: Timestamp) {
 }
 
 fn conditions(pod: &Value) -> Vec<Value> {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+    pod.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
 fn describe_volumes(w: &mut PrefixWriter, volumes: Option<&Value>) {
@@ -225,68 +170,33 @@ fn describe_volumes(w: &mut PrefixWriter, volumes: Option<&Value>) {
         } else if let Some(cm) = v.get("configMap").filter(|x| x.is_object()) {
             w.write(
                 2,
-                &format!("Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{}\n    Optional:\t{}\n", s(cm, "/name"), optional(cm)),
+                &format!(
+                    "Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{}\n    Optional:\t{}\n",
+                    s(cm, "/name"),
+                    optional(cm)
+                ),
             );
         } else if let Some(p) = v.get("projected").filter(|x| x.is_object()) {
-            w.write(
-                2,
-                "Type:\tProjected (a volume that contains injected data from multiple sources)\n",
-            );
-            for src in p
-                .get("sources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            w.write(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n");
+            for src in p.get("sources").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(sec) = src.get("secret").filter(|x| x.is_object()) {
-                    w.write(
-                        2,
-                        &format!(
-                            "SecretName:\t{}\n    Optional:\t{}\n",
-                            s(sec, "/name"),
-                            optional(sec)
-                        ),
-                    );
+                    w.write(2, &format!("SecretName:\t{}\n    Optional:\t{}\n", s(sec, "/name"), optional(sec)));
                 } else if src.get("downwardAPI").is_some_and(Value::is_object) {
                     w.write(2, "DownwardAPI:\ttrue\n");
                 } else if let Some(cm) = src.get("configMap").filter(|x| x.is_object()) {
-                    w.write(
-                        2,
-                        &format!(
-                            "ConfigMapName:\t{}\n    Optional:\t{}\n",
-                            s(cm, "/name"),
-                            optional(cm)
-                        ),
-                    );
+                    w.write(2, &format!("ConfigMapName:\t{}\n    Optional:\t{}\n", s(cm, "/name"), optional(cm)));
                 } else if let Some(t) = src.get("serviceAccountToken").filter(|x| x.is_object()) {
-                    w.write(
-                        2,
-                        &format!(
-                            "TokenExpirationSeconds:\t{}\n",
-                            v_text(t.get("expirationSeconds"))
-                        ),
-                    );
+                    w.write(2, &format!("TokenExpirationSeconds:\t{}\n", v_text(t.get("expirationSeconds"))));
                 }
             }
         } else if let Some(d) = v.get("downwardAPI").filter(|x| x.is_object()) {
             w.write(2, "Type:\tDownwardAPI (a volume populated by information about the pod)\n    Items:\n");
-            for item in d
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for item in d.get("items").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(f) = item.get("fieldRef") {
-                    w.write(
-                        3,
-                        &format!("{} -> {}\n", s(f, "/fieldPath"), s(item, "/path")),
-                    );
+                    w.write(3, &format!("{} -> {}\n", s(f, "/fieldPath"), s(item, "/path")));
                 }
                 if let Some(r) = item.get("resourceFieldRef") {
-                    w.write(
-                        3,
-                        &format!("{} -> {}\n", s(r, "/resource"), s(item, "/path")),
-                    );
+                    w.write(3, &format!("{} -> {}\n", s(r, "/resource"), s(item, "/path")));
                 }
             }
         } else if let Some(pvc) = v.get("persistentVolumeClaim").filter(|x| x.is_object()) {
@@ -342,10 +252,7 @@ fn qos_class(pod: &Value) -> String {
 
 fn tolerations(w: &mut PrefixWriter, t: Option<&Value>) {
     w.write(0, "Tolerations:\t");
-    let mut list: Vec<&Value> = t
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let mut list: Vec<&Value> = t.and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
     if list.is_empty() {
         w.write(0, "<none>\n");
         return;
@@ -364,11 +271,7 @@ fn tolerations(w: &mut PrefixWriter, t: Option<&Value>) {
             line.push_str(&format!(":{effect}"));
         }
         if s(t, "/operator") == "Exists" && value.is_empty() {
-            line.push_str(if key.is_empty() && effect.is_empty() {
-                "op=Exists"
-            } else {
-                " op=Exists"
-            });
+            line.push_str(if key.is_empty() && effect.is_empty() { "op=Exists" } else { " op=Exists" });
         }
         if let Some(secs) = t.get("tolerationSeconds").and_then(Value::as_i64) {
             line.push_str(&format!(" for {secs}s"));
@@ -410,16 +313,8 @@ mod tests {
                    "firstTimestamp": "2026-11-22T10:25:44Z", "lastTimestamp": "2026-11-22T10:25:44Z", "count": 1})
         };
         let events = [
-            ev(
-                "Scheduled",
-                "default-scheduler",
-                "Successfully assigned default/web to kwire-node",
-            ),
-            ev(
-                "Pulled",
-                "kubelet",
-                "Container image \"nginx:1.27\" already present on machine",
-            ),
+            ev("Scheduled", "default-scheduler", "Successfully assigned default/web to kwire-node"),
+            ev("Pulled", "kubelet", "Container image \"nginx:1.27\" already present on machine"),
             ev("Created", "kubelet", "Created container main"),
             ev("Started", "kubelet", "Started container main"),
         ];
@@ -485,9 +380,6 @@ Events:
             )),
             "Guaranteed"
         );
-        assert_eq!(
-            qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
-            "Burstable"
-        );
+        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "1"}}))), "Burstable");
     }
 }

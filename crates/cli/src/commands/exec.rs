@@ -34,10 +34,7 @@ pub struct ExecArgs {
 pub async fn run(client: &Client, args: ExecArgs) -> Result<i32, CliError> {
     let name = super::pod_name(&args.pod)?;
     let pod = super::logs::get_pod(client, &name).await?;
-    let phase = pod
-        .pointer("/status/phase")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
+    let phase = pod.pointer("/status/phase").and_then(serde_json::Value::as_str).unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
         return Err(CliError::msg(format!(
             "cannot exec into a container in a completed pod; current phase is {phase}"
@@ -63,24 +60,10 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<i32, CliError> {
         }
         tty = false;
     }
-    let req = ExecRequest {
-        pod: name,
-        container,
-        command: args.command.clone(),
-        stdin: args.stdin,
-        tty,
-    };
+    let req = ExecRequest { pod: name, container, command: args.command.clone(), stdin: args.stdin, tty };
     // Raw mode only while the session runs; restored on every exit path.
-    let raw = if tty && args.stdin {
-        RawMode::enter()
-    } else {
-        None
-    };
-    let input = if args.stdin {
-        Input::Stdin
-    } else {
-        Input::None
-    };
+    let raw = if tty && args.stdin { RawMode::enter() } else { None };
+    let input = if args.stdin { Input::Stdin } else { Input::None };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let status = streams::exec(client, &req, input, &mut out, &mut err).await;

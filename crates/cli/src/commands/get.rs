@@ -73,27 +73,14 @@ pub async fn run(client: &Client, args: GetArgs) -> Result<i32, CliError> {
     let mut watch_state: Option<WatchStart> = None;
 
     for (rt, names) in &groups {
-        let ns = if rt.namespaced && !args.all_namespaces {
-            Some(client.namespace.clone())
-        } else {
-            None
-        };
+        let ns = if rt.namespaced && !args.all_namespaces { Some(client.namespace.clone()) } else { None };
         let opts = TableOptions {
             wide: fmt == OutputFormat::Wide,
             with_namespace: args.all_namespaces && rt.namespaced,
             show_labels: args.show_labels,
             kind_prefix: multi_type.then(|| format!("{}/", rt.singular)),
         };
-        let fetched = fetch(
-            client,
-            rt,
-            ns.as_deref(),
-            names,
-            &args,
-            fmt.is_table(),
-            &mut errs,
-        )
-        .await?;
+        let fetched = fetch(client, rt, ns.as_deref(), names, &args, fmt.is_table(), &mut errs).await?;
         let mut ws = WatchStart {
             rt,
             name: names.first().cloned().filter(|_| names.len() == 1),
@@ -118,9 +105,7 @@ pub async fn run(client: &Client, args: GetArgs) -> Result<i32, CliError> {
                 if tables_printed > 0 {
                     let _ = out.write_all(b"\n");
                 }
-                ws.printer
-                    .print(&mut out, &t, args.no_headers)
-                    .map_err(|e| CliError::io("stdout", e))?;
+                ws.printer.print(&mut out, &t, args.no_headers).map_err(|e| CliError::io("stdout", e))?;
                 tables_printed += 1;
                 printed_any = true;
             }
@@ -143,9 +128,7 @@ pub async fn run(client: &Client, args: GetArgs) -> Result<i32, CliError> {
         let print_empty_list = matches!(fmt, OutputFormat::Json | OutputFormat::Yaml);
         if printed_any || print_empty_list {
             let text = match &fmt {
-                OutputFormat::CustomColumns(cols) => {
-                    printers::render_custom_columns(cols, &generic, args.no_headers)
-                }
+                OutputFormat::CustomColumns(cols) => printers::render_custom_columns(cols, &generic, args.no_headers),
                 _ => printers::render_objects(&fmt, generic, single_object && errs.is_empty()),
             };
             let _ = out.write_all(text.as_bytes());
@@ -225,24 +208,9 @@ async fn fetch(
                 q.push(("continue", cont.clone()));
             }
             q.push(("limit", "500".into()));
-            let v = client
-                .get(
-                    &rt.path(ns, None),
-                    &q,
-                    accept,
-                    &format!("list {}", rt.plural),
-                )
-                .await?;
-            rv = v
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            cont = v
-                .pointer("/metadata/continue")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let v = client.get(&rt.path(ns, None), &q, accept, &format!("list {}", rt.plural)).await?;
+            rv = v.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+            cont = v.pointer("/metadata/continue").and_then(Value::as_str).unwrap_or_default().to_string();
             record_seen(&v, &mut seen);
             parts.push(to_part(v, rt));
             if cont.is_empty() {
@@ -252,10 +220,7 @@ async fn fetch(
     } else {
         for name in names {
             let what = format!("get {} {name}", rt.plural);
-            match client
-                .get(&rt.path(ns, Some(name)), &[], accept, &what)
-                .await
-            {
+            match client.get(&rt.path(ns, Some(name)), &[], accept, &what).await {
                 Ok(v) => {
                     record_seen(&v, &mut seen);
                     parts.push(to_part(v, rt));
@@ -291,10 +256,7 @@ fn record_seen(v: &Value, seen: &mut HashMap<String, String>) {
     };
     for m in metas {
         let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
-        let rv = m
-            .get("resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let rv = m.get("resourceVersion").and_then(Value::as_str).unwrap_or_default();
         seen.insert(name.to_string(), rv.to_string());
     }
 }
@@ -304,11 +266,7 @@ fn to_part(v: Value, rt: &ResourceType) -> Part {
         return Part::Table(v);
     }
     match v.get("items").and_then(Value::as_array) {
-        Some(items)
-            if v.get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List")) =>
-        {
+        Some(items) if v.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
             let mut items = items.clone();
             printers::fill_item_kinds(&mut items, rt);
             Part::Objects(items)
@@ -347,12 +305,7 @@ struct WatchStart {
     columns: Option<Value>,
 }
 
-async fn watch(
-    client: &Client,
-    mut ws: WatchStart,
-    fmt: &OutputFormat,
-    args: &GetArgs,
-) -> Result<i32, CliError> {
+async fn watch(client: &Client, mut ws: WatchStart, fmt: &OutputFormat, args: &GetArgs) -> Result<i32, CliError> {
     let table = fmt.is_table();
     let mut q: Vec<(&str, String)> = Vec::new();
     if let Some(l) = &args.selector {
@@ -369,20 +322,13 @@ async fn watch(
         q.push(("fieldSelector", f));
     }
     let accept = if table { ACCEPT_TABLE } else { ACCEPT_JSON };
-    let mut stream = client
-        .watch(
-            &ws.rt.path(ws.ns.as_deref(), None),
-            &q,
-            accept,
-            &format!("watch {}", ws.rt.plural),
-        )
-        .await?;
+    let mut stream =
+        client.watch(&ws.rt.path(ws.ns.as_deref(), None), &q, accept, &format!("watch {}", ws.rt.plural)).await?;
     let mut first_yaml = true;
     while let Some(ev) = stream.next().await? {
         match ev.kind.as_str() {
             "ERROR" => {
-                let status: crate::errors::Status =
-                    serde_json::from_value(ev.object.clone()).unwrap_or_default();
+                let status: crate::errors::Status = serde_json::from_value(ev.object.clone()).unwrap_or_default();
                 return Err(crate::errors::ApiError { status }.into());
             }
             "BOOKMARK" => continue,
@@ -390,27 +336,10 @@ async fn watch(
         }
         // `get NAME -w` watches from version 0: skip the replay of the row
         // already printed.
-        let meta = if table {
-            ev.object.pointer("/rows/0/object/metadata")
-        } else {
-            ev.object.get("metadata")
-        };
-        let name = meta
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let rv = meta
-            .and_then(|m| m.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if ev.kind == "ADDED"
-            && ws
-                .seen
-                .get(&name)
-                .is_some_and(|seen| *seen == rv && !rv.is_empty())
-        {
+        let meta = if table { ev.object.pointer("/rows/0/object/metadata") } else { ev.object.get("metadata") };
+        let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default().to_string();
+        let rv = meta.and_then(|m| m.get("resourceVersion")).and_then(Value::as_str).unwrap_or_default().to_string();
+        if ev.kind == "ADDED" && ws.seen.get(&name).is_some_and(|seen| *seen == rv && !rv.is_empty()) {
             continue;
         }
         ws.seen.insert(name, rv);
@@ -418,10 +347,7 @@ async fn watch(
         if table {
             let t = if ev.object.get("kind").and_then(Value::as_str) == Some("Table") {
                 let mut obj = ev.object.clone();
-                match obj
-                    .get("columnDefinitions")
-                    .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()))
-                {
+                match obj.get("columnDefinitions").filter(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
                     Some(c) => ws.columns = Some(c.clone()),
                     None => {
                         if let (Some(m), Some(c)) = (obj.as_object_mut(), &ws.columns) {
@@ -435,11 +361,7 @@ async fn watch(
             };
             let mut lines = Vec::new();
             if !ws.header_printed {
-                lines.push(if ws.headers.is_empty() {
-                    t.headers.clone()
-                } else {
-                    ws.headers.clone()
-                });
+                lines.push(if ws.headers.is_empty() { t.headers.clone() } else { ws.headers.clone() });
                 ws.header_printed = true;
             }
             lines.extend(t.rows);

@@ -108,27 +108,17 @@ async fn import(client: &Client, a: ImportArgs) -> Result<i32, CliError> {
     let body = if a.tar.as_os_str() == "-" {
         reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(tokio::io::stdin()))
     } else {
-        let f = tokio::fs::File::open(&a.tar)
-            .await
-            .map_err(|e| CliError::io(&a.tar, e))?;
+        let f = tokio::fs::File::open(&a.tar).await.map_err(|e| CliError::io(&a.tar, e))?;
         // Streamed: the tarball is never held in memory.
         reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f))
     };
     let url = import_url(client, &a.reference, &a.changes);
-    let resp = client
-        .send(
-            Method::POST,
-            url,
-            ACCEPT_JSON,
-            Some(("application/x-tar", body)),
-        )
-        .await?;
+    let resp = client.send(Method::POST, url, ACCEPT_JSON, Some(("application/x-tar", body))).await?;
     let resp = client.check(resp, "post images").await?;
-    let image: Value = resp.json().await.map_err(|e| {
-        CliError::msg(format!(
-            "the server returned an invalid image description: {e}"
-        ))
-    })?;
+    let image: Value = resp
+        .json()
+        .await
+        .map_err(|e| CliError::msg(format!("the server returned an invalid image description: {e}")))?;
     let reference = image
         .get("references")
         .and_then(Value::as_array)
@@ -140,14 +130,8 @@ async fn import(client: &Client, a: ImportArgs) -> Result<i32, CliError> {
 }
 
 async fn ls(client: &Client, a: LsArgs) -> Result<i32, CliError> {
-    let list = client
-        .get("/peapod/v1/images", &[], ACCEPT_JSON, "get images")
-        .await?;
-    let items = list
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let list = client.get("/peapod/v1/images", &[], ACCEPT_JSON, "get images").await?;
+    let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
     let text = render_ls(&items, &a, Timestamp::now());
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -159,17 +143,7 @@ async fn rm(client: &Client, a: RmArgs) -> Result<i32, CliError> {
     let mut errs = Vec::new();
     for img in &a.images {
         let url = client.url(&image_path(img), &[]);
-        match client
-            .request_json(
-                Method::DELETE,
-                url,
-                ACCEPT_JSON,
-                None,
-                "",
-                &format!("delete images {img}"),
-            )
-            .await
-        {
+        match client.request_json(Method::DELETE, url, ACCEPT_JSON, None, "", &format!("delete images {img}")).await {
             Ok(v) => print!("{}", render_rm(&v)),
             Err(e) => errs.push(e),
         }
@@ -181,15 +155,7 @@ async fn inspect(client: &Client, a: InspectArgs) -> Result<i32, CliError> {
     let mut found = Vec::new();
     let mut errs = Vec::new();
     for img in &a.images {
-        match client
-            .get(
-                &image_path(img),
-                &[],
-                ACCEPT_JSON,
-                &format!("get images {img}"),
-            )
-            .await
-        {
+        match client.get(&image_path(img), &[], ACCEPT_JSON, &format!("get images {img}")).await {
             Ok(v) => found.push(v),
             Err(e) => errs.push(e),
         }
@@ -225,19 +191,11 @@ pub fn render_ls(items: &[Value], a: &LsArgs, now: Timestamp) -> String {
     let mut sorted: Vec<&Value> = items.iter().collect();
     // Newest first, like podman.
     sorted.sort_by_key(|i| {
-        std::cmp::Reverse(
-            i.get("created")
-                .and_then(Value::as_str)
-                .and_then(|c| c.parse::<Timestamp>().ok()),
-        )
+        std::cmp::Reverse(i.get("created").and_then(Value::as_str).and_then(|c| c.parse::<Timestamp>().ok()))
     });
     let id_text = |img: &Value| {
         let id = image_id(img);
-        if a.no_trunc {
-            id.to_string()
-        } else {
-            short_id(id).to_string()
-        }
+        if a.no_trunc { id.to_string() } else { short_id(id).to_string() }
     };
     if a.quiet {
         let mut ids: Vec<String> = Vec::new();
@@ -249,28 +207,15 @@ pub fn render_ls(items: &[Value], a: &LsArgs, now: Timestamp) -> String {
         }
         return ids.into_iter().map(|i| format!("{i}\n")).collect();
     }
-    let mut lines = vec![
-        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-            .map(String::from)
-            .to_vec(),
-    ];
+    let mut lines = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from).to_vec()];
     for img in sorted {
-        let created = match img
-            .get("created")
-            .and_then(Value::as_str)
-            .and_then(|c| c.parse::<Timestamp>().ok())
-        {
+        let created = match img.get("created").and_then(Value::as_str).and_then(|c| c.parse::<Timestamp>().ok()) {
             Some(t) => podman_ago(now.as_second() - t.as_second()),
             None => "<unknown>".to_string(),
         };
         let size = podman_size(img.get("size").and_then(Value::as_u64).unwrap_or(0));
-        let refs: Vec<&str> = img
-            .get("references")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let refs: Vec<&str> =
+            img.get("references").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         let pairs: Vec<(String, String)> = if refs.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -314,11 +259,7 @@ mod tests {
 
     #[test]
     fn request_urls() {
-        let u = import_url(
-            &client(),
-            "busybox:latest",
-            &["ENV=A=B".into(), "CMD [\"sh\"]".into()],
-        );
+        let u = import_url(&client(), "busybox:latest", &["ENV=A=B".into(), "CMD [\"sh\"]".into()]);
         assert_eq!(
             u.as_str(),
             "https://127.0.0.1:6443/peapod/v1/images/import?reference=busybox%3Alatest&change=ENV%3DA%3DB&change=CMD+%5B%22sh%22%5D"
@@ -336,18 +277,9 @@ mod tests {
             split_reference("docker.io/library/busybox:latest"),
             ("docker.io/library/busybox".into(), "latest".into())
         );
-        assert_eq!(
-            split_reference("localhost:5000/app"),
-            ("localhost:5000/app".into(), "latest".into())
-        );
-        assert_eq!(
-            split_reference("localhost:5000/app:v1"),
-            ("localhost:5000/app".into(), "v1".into())
-        );
-        assert_eq!(
-            split_reference("repo@sha256:00"),
-            ("repo".into(), "<none>".into())
-        );
+        assert_eq!(split_reference("localhost:5000/app"), ("localhost:5000/app".into(), "latest".into()));
+        assert_eq!(split_reference("localhost:5000/app:v1"), ("localhost:5000/app".into(), "v1".into()));
+        assert_eq!(split_reference("repo@sha256:00"), ("repo".into(), "<none>".into()));
     }
 
     #[test]
@@ -360,10 +292,7 @@ mod tests {
                    "references": ["docker.io/library/busybox:latest", "localhost/bb:v1"]}),
             json!({"id": "sha256:ffffffffffff0000", "size": 123, "created": "2026-11-22T10:29:59Z", "references": []}),
         ];
-        let a = LsArgs {
-            quiet: false,
-            no_trunc: false,
-        };
+        let a = LsArgs { quiet: false, no_trunc: false };
         assert_eq!(
             render_ls(&items, &a, now),
             "REPOSITORY                 TAG         IMAGE ID      CREATED        SIZE\n\
@@ -372,24 +301,13 @@ mod tests {
              localhost/bb               v1          0123456789ab  5 minutes ago  1.98 MB\n\
              docker.io/library/alpine   latest      c059bfaa849c  2 months ago   5.87 MB\n"
         );
-        let q = render_ls(
-            &items,
-            &LsArgs {
-                quiet: true,
-                no_trunc: false,
-            },
-            now,
-        );
+        let q = render_ls(&items, &LsArgs { quiet: true, no_trunc: false }, now);
         assert_eq!(q, "ffffffffffff\n0123456789ab\nc059bfaa849c\n");
     }
 
     #[test]
     fn rm_output() {
-        let v =
-            json!({"untagged": ["docker.io/library/busybox:latest"], "deleted": ["sha256:0123"]});
-        assert_eq!(
-            render_rm(&v),
-            "Untagged: docker.io/library/busybox:latest\nDeleted: sha256:0123\n"
-        );
+        let v = json!({"untagged": ["docker.io/library/busybox:latest"], "deleted": ["sha256:0123"]});
+        assert_eq!(render_rm(&v), "Untagged: docker.io/library/busybox:latest\nDeleted: sha256:0123\n");
     }
 }

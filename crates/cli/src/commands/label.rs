@@ -41,9 +41,7 @@ pub struct LabelArgs {
 
 /// Split `KEY=VAL` / `KEY-` changes from the resource arguments.
 pub fn split_changes(args: &[String]) -> Result<(Vec<String>, Map<String, Value>), CliError> {
-    let first_change = args
-        .iter()
-        .position(|a| a.contains('=') || (a.ends_with('-') && !a.contains('/')));
+    let first_change = args.iter().position(|a| a.contains('=') || (a.ends_with('-') && !a.contains('/')));
     let Some(i) = first_change else {
         return Err(CliError::msg("at least one label update is required"));
     };
@@ -69,15 +67,9 @@ pub async fn run(client: &Client, a: LabelArgs, target: Target) -> Result<i32, C
         let ns = super::scope(rt, client);
         if names.is_empty() {
             if !a.all && a.selector.is_none() {
-                return Err(CliError::msg(
-                    "resource(s) were provided, but no name was specified",
-                ));
+                return Err(CliError::msg("resource(s) were provided, but no name was specified"));
             }
-            let q: Vec<(&str, String)> = a
-                .selector
-                .iter()
-                .map(|l| ("labelSelector", l.clone()))
-                .collect();
+            let q: Vec<(&str, String)> = a.selector.iter().map(|l| ("labelSelector", l.clone())).collect();
             let (items, _) = super::list_objects(client, rt, ns.as_deref(), &q).await?;
             objects.extend(items.into_iter().map(|o| (rt, o)));
         } else {
@@ -93,11 +85,8 @@ pub async fn run(client: &Client, a: LabelArgs, target: Target) -> Result<i32, C
     let mut errs = Vec::new();
     for (rt, obj) in objects {
         let name = resources::name_of(&obj).to_string();
-        let current = obj
-            .pointer(&format!("/metadata/{field}"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let current =
+            obj.pointer(&format!("/metadata/{field}")).and_then(Value::as_object).cloned().unwrap_or_default();
         if !a.overwrite
             && let Some((k, old)) = changes
                 .iter()
@@ -123,10 +112,7 @@ pub async fn run(client: &Client, a: LabelArgs, target: Target) -> Result<i32, C
         if changed {
             let patch = json!({"metadata": {field: changes}});
             let ns = resources::namespace_of(&obj).map(str::to_string);
-            let url = client.url(
-                &rt.path(ns.as_deref(), Some(&name)),
-                &[("fieldManager", manager.to_string())],
-            );
+            let url = client.url(&rt.path(ns.as_deref(), Some(&name)), &[("fieldManager", manager.to_string())]);
             if let Err(e) = client
                 .request_json(
                     Method::PATCH,

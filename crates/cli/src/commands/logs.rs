@@ -68,9 +68,7 @@ pub async fn run(client: &Client, args: LogsArgs) -> Result<i32, CliError> {
     let ns = client.namespace.clone();
     let pods: Vec<Value> = match (&args.pod, &args.selector) {
         (Some(_), Some(_)) => {
-            return Err(CliError::msg(
-                "only one of a selector or a pod name may be given",
-            ));
+            return Err(CliError::msg("only one of a selector or a pod name may be given"));
         }
         (None, None) => return Err(CliError::msg("expected POD or -l SELECTOR")),
         (Some(p), None) => {
@@ -78,24 +76,15 @@ pub async fn run(client: &Client, args: LogsArgs) -> Result<i32, CliError> {
             vec![super::get_object(client, resources::POD, Some(&ns), &name).await?]
         }
         (None, Some(l)) => {
-            let (items, _) = super::list_objects(
-                client,
-                resources::POD,
-                Some(&ns),
-                &[("labelSelector", l.clone())],
-            )
-            .await?;
+            let (items, _) =
+                super::list_objects(client, resources::POD, Some(&ns), &[("labelSelector", l.clone())]).await?;
             if items.is_empty() {
                 eprintln!("No resources found in {ns} namespace.");
             }
             items
         }
     };
-    let tail = if args.selector.is_some() && args.tail == -1 {
-        10
-    } else {
-        args.tail
-    };
+    let tail = if args.selector.is_some() && args.tail == -1 { 10 } else { args.tail };
     let requested = args.container.clone().or(args.container_arg.clone());
     let mut query: Vec<(&str, String)> = Vec::new();
     if args.follow {
@@ -112,17 +101,14 @@ pub async fn run(client: &Client, args: LogsArgs) -> Result<i32, CliError> {
     }
     match (&args.since, &args.since_time) {
         (Some(_), Some(_)) => {
-            return Err(CliError::msg(
-                "at most one of `sinceTime` or `sinceSeconds` may be specified",
-            ));
+            return Err(CliError::msg("at most one of `sinceTime` or `sinceSeconds` may be specified"));
         }
         (Some(s), None) => {
             let d = super::parse_duration(s)?;
             query.push(("sinceSeconds", d.as_secs_f64().ceil().max(1.0).to_string()));
         }
         (None, Some(t)) => {
-            t.parse::<jiff::Timestamp>()
-                .map_err(|e| CliError::msg(format!("invalid --since-time {t:?}: {e}")))?;
+            t.parse::<jiff::Timestamp>().map_err(|e| CliError::msg(format!("invalid --since-time {t:?}: {e}")))?;
             query.push(("sinceTime", t.clone()));
         }
         (None, None) => {}
@@ -160,19 +146,16 @@ async fn stream_log(
 ) -> Result<(), CliError> {
     let path = format!("{}/log", resources::POD.path(Some(ns), Some(pod)));
     let url = client.url(&path, q);
-    let resp = client
-        .send(Method::GET, url, "application/json, */*", None)
-        .await?;
+    let resp = client.send(Method::GET, url, "application/json, */*", None).await?;
     let mut resp = client.check(resp, &format!("get pods {pod}")).await?;
     let mut out = std::io::stdout();
     let mut pending: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| CliError::Transport {
-        detail: crate::client::error_chain(&e),
-    })? {
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|e| CliError::Transport { detail: crate::client::error_chain(&e) })?
+    {
         match prefix {
             None => {
-                out.write_all(&chunk)
-                    .map_err(|e| CliError::io("stdout", e))?;
+                out.write_all(&chunk).map_err(|e| CliError::io("stdout", e))?;
             }
             Some(p) => {
                 pending.extend_from_slice(&chunk);
@@ -187,9 +170,7 @@ async fn stream_log(
         out.flush().map_err(|e| CliError::io("stdout", e))?;
     }
     if let (Some(p), false) = (prefix, pending.is_empty()) {
-        out.write_all(p.as_bytes())
-            .and_then(|()| out.write_all(&pending))
-            .map_err(|e| CliError::io("stdout", e))?;
+        out.write_all(p.as_bytes()).and_then(|()| out.write_all(&pending)).map_err(|e| CliError::io("stdout", e))?;
     }
     Ok(())
 }
@@ -205,30 +186,16 @@ fn names_at<'a>(pod: &'a Value, ptr: &str) -> Vec<&'a str> {
 
 /// Every container, init containers first (kubectl's `--all-containers`).
 pub fn all_containers(pod: &Value) -> Vec<String> {
-    let mut v: Vec<String> = names_at(pod, "/spec/initContainers")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    v.extend(
-        names_at(pod, "/spec/containers")
-            .into_iter()
-            .map(str::to_string),
-    );
-    v.extend(
-        names_at(pod, "/spec/ephemeralContainers")
-            .into_iter()
-            .map(str::to_string),
-    );
+    let mut v: Vec<String> = names_at(pod, "/spec/initContainers").into_iter().map(str::to_string).collect();
+    v.extend(names_at(pod, "/spec/containers").into_iter().map(str::to_string));
+    v.extend(names_at(pod, "/spec/ephemeralContainers").into_iter().map(str::to_string));
     v
 }
 
 /// kubectl's container choice for logs/exec/cp: the requested one (which
 /// must exist), else the annotation's default, else the first container —
 /// with the `Defaulted container` note when the pod has several.
-pub fn default_container(
-    pod: &Value,
-    requested: Option<&str>,
-) -> Result<(String, Option<String>), CliError> {
+pub fn default_container(pod: &Value, requested: Option<&str>) -> Result<(String, Option<String>), CliError> {
     let pod_name = resources::name_of(pod);
     let containers = names_at(pod, "/spec/containers");
     let init = names_at(pod, "/spec/initContainers");
@@ -236,9 +203,7 @@ pub fn default_container(
     let exists = |n: &str| containers.contains(&n) || init.contains(&n) || ephem.contains(&n);
     if let Some(r) = requested.filter(|r| !r.is_empty()) {
         if !exists(r) {
-            return Err(CliError::msg(format!(
-                "container {r} is not valid for pod {pod_name}"
-            )));
+            return Err(CliError::msg(format!("container {r} is not valid for pod {pod_name}")));
         }
         return Ok((r.to_string(), None));
     }
@@ -248,10 +213,7 @@ pub fn default_container(
             resources::namespace_of(pod).unwrap_or_default()
         )));
     };
-    if let Some(d) = pod
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(DEFAULT_CONTAINER))
-        .and_then(Value::as_str)
+    if let Some(d) = pod.pointer("/metadata/annotations").and_then(|a| a.get(DEFAULT_CONTAINER)).and_then(Value::as_str)
     {
         if exists(d) {
             return Ok((d.to_string(), None));
@@ -270,12 +232,7 @@ pub fn default_container(
 /// Fetch a pod (used by exec/cp) with kubectl's Accept header.
 pub(crate) async fn get_pod(client: &Client, name: &str) -> Result<Value, CliError> {
     client
-        .get(
-            &resources::POD.path(Some(&client.namespace), Some(name)),
-            &[],
-            ACCEPT_JSON,
-            &format!("get pods {name}"),
-        )
+        .get(&resources::POD.path(Some(&client.namespace), Some(name)), &[], ACCEPT_JSON, &format!("get pods {name}"))
         .await
 }
 
@@ -299,49 +256,20 @@ mod tests {
         type Want = Result<(&'static str, Option<&'static str>), &'static str>;
         let cases: Vec<(Value, Option<&str>, Want)> = vec![
             (pod(&["a"], &[], None), None, Ok(("a", None))),
-            (
-                pod(&["a", "b"], &[], None),
-                None,
-                Ok(("a", Some("Defaulted container \"a\" out of: a, b"))),
-            ),
-            (
-                pod(&["a", "b"], &["i"], None),
-                None,
-                Ok((
-                    "a",
-                    Some("Defaulted container \"a\" out of: a, b, i (init)"),
-                )),
-            ),
-            (
-                pod(&["a"], &["i"], None),
-                None,
-                Ok(("a", Some("Defaulted container \"a\" out of: a, i (init)"))),
-            ),
+            (pod(&["a", "b"], &[], None), None, Ok(("a", Some("Defaulted container \"a\" out of: a, b")))),
+            (pod(&["a", "b"], &["i"], None), None, Ok(("a", Some("Defaulted container \"a\" out of: a, b, i (init)")))),
+            (pod(&["a"], &["i"], None), None, Ok(("a", Some("Defaulted container \"a\" out of: a, i (init)")))),
             (pod(&["a", "b"], &[], Some("b")), None, Ok(("b", None))),
             (pod(&["a", "b"], &[], None), Some("b"), Ok(("b", None))),
             (pod(&["a", "b"], &["i"], None), Some("i"), Ok(("i", None))),
-            (
-                pod(&["a"], &[], None),
-                Some("x"),
-                Err("error: container x is not valid for pod web"),
-            ),
-            (
-                pod(&[], &[], None),
-                None,
-                Err("error: pod default/web does not have any containers"),
-            ),
+            (pod(&["a"], &[], None), Some("x"), Err("error: container x is not valid for pod web")),
+            (pod(&[], &[], None), None, Err("error: pod default/web does not have any containers")),
         ];
         for (p, req, want) in cases {
             let got = default_container(&p, req).map_err(|e| e.render());
-            let got = got
-                .as_ref()
-                .map(|(c, n)| (c.as_str(), n.as_deref()))
-                .map_err(String::as_str);
+            let got = got.as_ref().map(|(c, n)| (c.as_str(), n.as_deref())).map_err(String::as_str);
             assert_eq!(got, want, "request {req:?}");
         }
-        assert_eq!(
-            all_containers(&pod(&["a", "b"], &["i"], None)),
-            ["i", "a", "b"]
-        );
+        assert_eq!(all_containers(&pod(&["a", "b"], &["i"], None)), ["i", "a", "b"]);
     }
 }

@@ -85,14 +85,7 @@ pub(crate) async fn get_object(
     ns: Option<&str>,
     name: &str,
 ) -> Result<Value, CliError> {
-    client
-        .get(
-            &rt.path(ns, Some(name)),
-            &[],
-            ACCEPT_JSON,
-            &format!("get {} {name}", rt.plural),
-        )
-        .await
+    client.get(&rt.path(ns, Some(name)), &[], ACCEPT_JSON, &format!("get {} {name}", rt.plural)).await
 }
 
 /// List objects (JSON), returning the items and the list's resourceVersion.
@@ -102,24 +95,9 @@ pub(crate) async fn list_objects(
     ns: Option<&str>,
     query: &[(&str, String)],
 ) -> Result<(Vec<Value>, String), CliError> {
-    let list = client
-        .get(
-            &rt.path(ns, None),
-            query,
-            ACCEPT_JSON,
-            &format!("list {}", rt.plural),
-        )
-        .await?;
-    let rv = list
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut items = list
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let list = client.get(&rt.path(ns, None), query, ACCEPT_JSON, &format!("list {}", rt.plural)).await?;
+    let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
     crate::printers::fill_item_kinds(&mut items, rt);
     Ok((items, rv))
 }
@@ -154,16 +132,9 @@ pub(crate) async fn watch_object(
     let work = async {
         let selector = format!("metadata.name={name}");
         loop {
-            let (items, rv) = list_objects(
-                client,
-                rt,
-                ns,
-                &[
-                    ("fieldSelector", selector.clone()),
-                    ("resourceVersion", "0".into()),
-                ],
-            )
-            .await?;
+            let (items, rv) =
+                list_objects(client, rt, ns, &[("fieldSelector", selector.clone()), ("resourceVersion", "0".into())])
+                    .await?;
             let Some(obj) = items.into_iter().next() else {
                 return Ok(Waited::Deleted);
             };
@@ -173,27 +144,17 @@ pub(crate) async fn watch_object(
             if pred(&obj) {
                 return Ok(Waited::Met(obj));
             }
-            let mut query = vec![
-                ("fieldSelector", selector.clone()),
-                ("allowWatchBookmarks", "true".into()),
-            ];
+            let mut query = vec![("fieldSelector", selector.clone()), ("allowWatchBookmarks", "true".into())];
             if !rv.is_empty() {
                 query.push(("resourceVersion", rv));
             }
-            let mut stream = match client
-                .watch(
-                    &rt.path(ns, None),
-                    &query,
-                    ACCEPT_JSON,
-                    &format!("watch {}", rt.plural),
-                )
-                .await
-            {
-                Ok(s) => s,
-                // 410 Gone: our version is too old; relist.
-                Err(CliError::Api(e)) if e.code() == 410 => continue,
-                Err(e) => return Err(e),
-            };
+            let mut stream =
+                match client.watch(&rt.path(ns, None), &query, ACCEPT_JSON, &format!("watch {}", rt.plural)).await {
+                    Ok(s) => s,
+                    // 410 Gone: our version is too old; relist.
+                    Err(CliError::Api(e)) if e.code() == 410 => continue,
+                    Err(e) => return Err(e),
+                };
             while let Some(ev) = stream.next().await? {
                 match ev.kind.as_str() {
                     "DELETED" => return Ok(Waited::Deleted),
@@ -222,9 +183,7 @@ pub(crate) async fn watch_object(
 }
 
 fn resources_uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Parse a kubectl duration flag (`30s`, `5m`, `1h30m`, `0`, `-1s`).
@@ -273,9 +232,7 @@ pub(crate) fn pod_name(arg: &str) -> Result<String, CliError> {
     match arg.split_once('/') {
         None => Ok(arg.to_string()),
         Some((t, n)) if resources::lookup(t) == Some(resources::POD) => Ok(n.to_string()),
-        Some((t, _)) => Err(CliError::msg(format!(
-            "cannot use a {t} here; a pod name is required"
-        ))),
+        Some((t, _)) => Err(CliError::msg(format!("cannot use a {t} here; a pod name is required"))),
     }
 }
 
@@ -285,24 +242,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (s, secs) in [
-            ("30s", 30.0),
-            ("5m", 300.0),
-            ("1h30m", 5400.0),
-            ("0", 0.0),
-            ("1.5s", 1.5),
-            ("500ms", 0.5),
-        ] {
-            assert_eq!(
-                parse_duration(s).unwrap(),
-                Duration::from_secs_f64(secs),
-                "{s}"
-            );
+        for (s, secs) in [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("0", 0.0), ("1.5s", 1.5), ("500ms", 0.5)] {
+            assert_eq!(parse_duration(s).unwrap(), Duration::from_secs_f64(secs), "{s}");
         }
-        assert_eq!(
-            parse_duration("-1s").unwrap(),
-            Duration::from_secs(7 * 24 * 3600)
-        );
+        assert_eq!(parse_duration("-1s").unwrap(), Duration::from_secs(7 * 24 * 3600));
         for bad in ["", "5", "5x", "s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -65,9 +65,8 @@ pub fn pod_body(a: &RunArgs) -> Result<Value, CliError> {
     match &a.labels {
         Some(l) => {
             for pair in l.split(',').filter(|p| !p.is_empty()) {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| CliError::msg(format!("invalid label spec: {pair}")))?;
+                let (k, v) =
+                    pair.split_once('=').ok_or_else(|| CliError::msg(format!("invalid label spec: {pair}")))?;
                 labels.insert(k.to_string(), json!(v));
             }
         }
@@ -79,19 +78,14 @@ pub fn pod_body(a: &RunArgs) -> Result<Value, CliError> {
     container.insert("name".into(), json!(a.name));
     container.insert("image".into(), json!(a.image));
     if !a.args.is_empty() {
-        container.insert(
-            if a.command { "command" } else { "args" }.into(),
-            json!(a.args),
-        );
+        container.insert(if a.command { "command" } else { "args" }.into(), json!(a.args));
     }
     if !a.env.is_empty() {
         let env: Result<Vec<Value>, CliError> = a
             .env
             .iter()
             .map(|e| {
-                let (k, v) = e
-                    .split_once('=')
-                    .ok_or_else(|| CliError::msg(format!("invalid env: {e}")))?;
+                let (k, v) = e.split_once('=').ok_or_else(|| CliError::msg(format!("invalid env: {e}")))?;
                 Ok(json!({"name": k, "value": v}))
             })
             .collect();
@@ -108,9 +102,7 @@ pub fn pod_body(a: &RunArgs) -> Result<Value, CliError> {
     if !a.annotations.is_empty() {
         let mut ann = Map::new();
         for e in &a.annotations {
-            let (k, v) = e
-                .split_once('=')
-                .ok_or_else(|| CliError::msg(format!("invalid annotation: {e}")))?;
+            let (k, v) = e.split_once('=').ok_or_else(|| CliError::msg(format!("invalid annotation: {e}")))?;
             ann.insert(k.into(), json!(v));
         }
         metadata["annotations"] = Value::Object(ann);
@@ -133,16 +125,8 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32, CliError> {
             q.push(("dryRun", "All".into()));
         }
         let url = client.url(&resources::POD.path(Some(&client.namespace), None), &q);
-        created = client
-            .request_json(
-                Method::POST,
-                url,
-                ACCEPT_JSON,
-                Some(&body),
-                "application/json",
-                "post pods",
-            )
-            .await?;
+        created =
+            client.request_json(Method::POST, url, ACCEPT_JSON, Some(&body), "application/json", "post pods").await?;
     }
     let text = if fmt.is_table() {
         format!("pod/{} created{}\n", a.name, a.dry_run.suffix())
@@ -187,18 +171,9 @@ mod tests {
         ]);
         let b = pod_body(&t.a).unwrap();
         assert_eq!(b["spec"]["restartPolicy"], "Never");
-        assert_eq!(
-            b["spec"]["containers"][0]["command"],
-            json!(["sleep", "10"])
-        );
-        assert_eq!(
-            b["spec"]["containers"][0]["env"],
-            json!([{"name": "A", "value": "B"}])
-        );
-        assert_eq!(
-            b["spec"]["containers"][0]["ports"],
-            json!([{"containerPort": 8080}])
-        );
+        assert_eq!(b["spec"]["containers"][0]["command"], json!(["sleep", "10"]));
+        assert_eq!(b["spec"]["containers"][0]["env"], json!([{"name": "A", "value": "B"}]));
+        assert_eq!(b["spec"]["containers"][0]["ports"], json!([{"containerPort": 8080}]));
         let t = T::parse_from(["t", "s", "--image=b", "--labels=a=1,b=2", "--", "x"]);
         let b = pod_body(&t.a).unwrap();
         assert_eq!(b["metadata"]["labels"], json!({"a": "1", "b": "2"}));

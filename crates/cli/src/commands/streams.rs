@@ -45,11 +45,7 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// The query, in kubectl's order (false flags are left out).
     pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q: Vec<(&'static str, String)> = self
-            .command
-            .iter()
-            .map(|c| ("command", c.clone()))
-            .collect();
+        let mut q: Vec<(&'static str, String)> = self.command.iter().map(|c| ("command", c.clone())).collect();
         q.push(("container", self.container.clone()));
         if !self.tty {
             q.push(("stderr", "true".into()));
@@ -126,63 +122,38 @@ pub async fn exec(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitStatus, CliError> {
-    let path = format!(
-        "{}/exec",
-        resources::POD.path(Some(&client.namespace), Some(&req.pod))
-    );
+    let path = format!("{}/exec", resources::POD.path(Some(&client.namespace), Some(&req.pod)));
     let mut url = client.url(&path, &req.query());
     let secure = url.scheme() == "https";
     let _ = url.set_scheme(if secure { "wss" } else { "ws" });
-    let host = url
-        .host_str()
-        .unwrap_or("localhost")
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = url
-        .port_or_known_default()
-        .unwrap_or(if secure { 443 } else { 80 });
+    let host = url.host_str().unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+    let port = url.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
     if client.verbosity() >= 6 {
         eprintln!("GET {url} (WebSocket {PROTOCOL})");
     }
 
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| CliError::Stream(e.to_string()))?;
+    let mut request = url.as_str().into_client_request().map_err(|e| CliError::Stream(e.to_string()))?;
     let headers = request.headers_mut();
-    headers.insert(
-        "Sec-WebSocket-Protocol",
-        PROTOCOL.parse().expect("static header value"),
-    );
+    headers.insert("Sec-WebSocket-Protocol", PROTOCOL.parse().expect("static header value"));
     if let Some(t) = client.token() {
-        let v = format!("Bearer {t}")
-            .parse()
-            .map_err(|_| CliError::msg("the token is not a valid header value"))?;
+        let v = format!("Bearer {t}").parse().map_err(|_| CliError::msg("the token is not a valid header value"))?;
         headers.insert("Authorization", v);
     }
 
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                CliError::ConnectionRefused {
-                    host: format!("{host}:{port}"),
-                }
-            } else {
-                CliError::Transport {
-                    detail: e.to_string(),
-                }
-            }
-        })?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            CliError::ConnectionRefused { host: format!("{host}:{port}") }
+        } else {
+            CliError::Transport { detail: e.to_string() }
+        }
+    })?;
     let io: Box<dyn Io> = if secure {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| CliError::msg(format!("invalid server name {host}: {e}")))?;
         let tls = tokio_rustls::TlsConnector::from(client.ws_tls())
             .connect(name, tcp)
             .await
-            .map_err(|e| CliError::Transport {
-                detail: error_chain(&e),
-            })?;
+            .map_err(|e| CliError::Transport { detail: error_chain(&e) })?;
         Box::new(tls)
     } else {
         Box::new(tcp)
@@ -197,28 +168,17 @@ pub async fn exec(
                 // The handshake only keeps body bytes that arrived with the
                 // headers; ask again without the upgrade to read the Status.
                 let plain = client.url(&path, &req.query());
-                let resp = client
-                    .send(reqwest::Method::GET, plain, "application/json", None)
-                    .await?;
+                let resp = client.send(reqwest::Method::GET, plain, "application/json", None).await?;
                 client.check(resp, &what).await?;
             }
             return Err(ApiError::from_response(code, &body, &what).into());
         }
         Err(e) => {
-            return Err(CliError::Stream(format!(
-                "error upgrading the exec connection: {e}"
-            )));
+            return Err(CliError::Stream(format!("error upgrading the exec connection: {e}")));
         }
     };
-    if resp
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .and_then(|v| v.to_str().ok())
-        != Some(PROTOCOL)
-    {
-        return Err(CliError::Stream(format!(
-            "the server did not agree to the {PROTOCOL} protocol"
-        )));
+    if resp.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok()) != Some(PROTOCOL) {
+        return Err(CliError::Stream(format!("the server did not agree to the {PROTOCOL} protocol")));
     }
 
     let (mut sink, mut stream) = ws.split();
@@ -320,8 +280,7 @@ pub async fn exec(
 /// Send the terminal size now and on every SIGWINCH.
 fn spawn_resizer(tx: mpsc::Sender<Outgoing>) {
     tokio::spawn(async move {
-        let mut winch =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+        let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
         loop {
             if let Some((w, h)) = terminal_size()
                 && tx.send(Outgoing::Resize(w, h)).await.is_err()
@@ -374,11 +333,7 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(
-            rustix::stdio::stdin(),
-            rustix::termios::OptionalActions::Now,
-            &self.saved,
-        );
+        let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
     }
 }
 
@@ -396,39 +351,21 @@ mod tests {
             stdin: false,
             tty: false,
         };
-        let q = |r: &ExecRequest| {
-            r.query()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("&")
-        };
-        assert_eq!(
-            q(&r),
-            "command=sh&command=-c&command=echo out; exit 3&container=main&stderr=true&stdout=true"
-        );
+        let q = |r: &ExecRequest| r.query().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+        assert_eq!(q(&r), "command=sh&command=-c&command=echo out; exit 3&container=main&stderr=true&stdout=true");
         r.stdin = true;
         r.tty = true;
         r.command = vec!["sh".into()];
-        assert_eq!(
-            q(&r),
-            "command=sh&container=main&stdin=true&stdout=true&tty=true"
-        );
+        assert_eq!(q(&r), "command=sh&container=main&stdin=true&stdout=true&tty=true");
     }
 
     #[test]
     fn exit_status_from_channel_3() {
-        assert_eq!(
-            ExitStatus::from_status(&json!({"metadata": {}, "status": "Success"})),
-            ExitStatus::Success
-        );
+        assert_eq!(ExitStatus::from_status(&json!({"metadata": {}, "status": "Success"})), ExitStatus::Success);
         let failed = json!({"status": "Failure", "reason": "NonZeroExitCode", "message": "command terminated with non-zero exit code",
                             "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}});
         assert_eq!(ExitStatus::from_status(&failed), ExitStatus::Code(3));
         let other = json!({"status": "Failure", "reason": "InternalError", "message": "exec: \"nosuch\": not found"});
-        assert_eq!(
-            ExitStatus::from_status(&other),
-            ExitStatus::Failed("exec: \"nosuch\": not found".into())
-        );
+        assert_eq!(ExitStatus::from_status(&other), ExitStatus::Failed("exec: \"nosuch\": not found".into()));
     }
 }

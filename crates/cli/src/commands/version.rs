@@ -19,13 +19,8 @@ pub async fn run(g: &GlobalOpts, args: VersionArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let client = crate::connect(g)?;
-    let v = client
-        .get("/version", &[], "application/json, */*", "get version")
-        .await?;
-    let server = v
-        .get("gitVersion")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown");
+    let v = client.get("/version", &[], "application/json, */*", "get version").await?;
+    let server = v.get("gitVersion").and_then(serde_json::Value::as_str).unwrap_or("unknown");
     println!("Server Version: {server}");
     Ok(0)
 }

@@ -77,19 +77,12 @@ impl Condition {
     pub fn holds(&self, obj: &Value) -> bool {
         match self {
             Condition::Delete => false,
-            Condition::Condition(name, value) => obj
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c.get("type")
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| t.eq_ignore_ascii_case(name))
-                        && c.get("status")
-                            .and_then(Value::as_str)
-                            .is_some_and(|st| st.eq_ignore_ascii_case(value))
-                }),
+            Condition::Condition(name, value) => {
+                obj.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().any(|c| {
+                    c.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(name))
+                        && c.get("status").and_then(Value::as_str).is_some_and(|st| st.eq_ignore_ascii_case(value))
+                })
+            }
             Condition::JsonPath(t, value) => {
                 let vals = t.first_values(obj);
                 match value {
@@ -113,15 +106,9 @@ pub async fn run(client: &Client, a: WaitArgs) -> Result<i32, CliError> {
     for (rt, names) in groups {
         let ns = super::scope(rt, client);
         if names.is_empty() {
-            let q: Vec<(&str, String)> = a
-                .selector
-                .iter()
-                .map(|l| ("labelSelector", l.clone()))
-                .collect();
+            let q: Vec<(&str, String)> = a.selector.iter().map(|l| ("labelSelector", l.clone())).collect();
             if q.is_empty() && !a.all {
-                return Err(CliError::msg(
-                    "resource(s) were provided, but no name was specified",
-                ));
+                return Err(CliError::msg("resource(s) were provided, but no name was specified"));
             }
             let (items, _) = super::list_objects(client, rt, ns.as_deref(), &q).await?;
             for o in items {
@@ -147,16 +134,7 @@ pub async fn run(client: &Client, a: WaitArgs) -> Result<i32, CliError> {
     }
     let mut errs = Vec::new();
     for (rt, ns, name) in targets {
-        let res = super::watch_object(
-            client,
-            rt,
-            ns.as_deref(),
-            &name,
-            None,
-            Some(timeout),
-            &|o| cond.holds(o),
-        )
-        .await;
+        let res = super::watch_object(client, rt, ns.as_deref(), &name, None, Some(timeout), &|o| cond.holds(o)).await;
         match (res, &cond) {
             (Ok(Waited::Met(_)), _) | (Ok(Waited::Deleted), Condition::Delete) => {
                 let mut out = std::io::stdout().lock();
@@ -169,10 +147,7 @@ pub async fn run(client: &Client, a: WaitArgs) -> Result<i32, CliError> {
                 )));
             }
             (Ok(Waited::TimedOut), _) => {
-                errs.push(CliError::msg(format!(
-                    "timed out waiting for the condition on {}/{name}",
-                    rt.plural
-                )));
+                errs.push(CliError::msg(format!("timed out waiting for the condition on {}/{name}", rt.plural)));
             }
             (Err(e), _) => errs.push(e),
         }

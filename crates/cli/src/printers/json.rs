@@ -100,9 +100,7 @@ pub fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -142,9 +140,6 @@ mod tests {
     #[test]
     fn compact_sorted_and_escaped() {
         let v = json!({"b": "a\"b\\c\n\u{1}&", "a": 1e-7, "c": 1e21, "d": 2.0});
-        assert_eq!(
-            to_json_compact(&v),
-            r#"{"a":1e-07,"b":"a\"b\\c\n\u0001\u0026","c":1e+21,"d":2}"#
-        );
+        assert_eq!(to_json_compact(&v), r#"{"a":1e-07,"b":"a\"b\\c\n\u0001\u0026","c":1e+21,"d":2}"#);
     }
 }

@@ -70,10 +70,7 @@ pub struct JsonPathError {
 impl Template {
     /// Parse a template such as `{range .items[*]}{.metadata.name}{"\n"}{end}`.
     pub fn parse(text: &str) -> Result<Template, JsonPathError> {
-        let err = |m: &str| JsonPathError {
-            template: text.to_string(),
-            message: m.to_string(),
-        };
+        let err = |m: &str| JsonPathError { template: text.to_string(), message: m.to_string() };
         let mut stack: Vec<(Path, Vec<Node>)> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut rest = text;
@@ -92,9 +89,7 @@ impl Template {
                 let path = parse_path(expr.trim()).map_err(|m| err(&m))?;
                 stack.push((path, std::mem::take(&mut nodes)));
             } else if action == "end" {
-                let (path, outer) = stack
-                    .pop()
-                    .ok_or_else(|| err("not in range, nothing to end"))?;
+                let (path, outer) = stack.pop().ok_or_else(|| err("not in range, nothing to end"))?;
                 let body = std::mem::replace(&mut nodes, outer);
                 nodes.push(Node::Range(path, body));
             } else if action.starts_with('"') || action.starts_with('\'') {
@@ -156,10 +151,7 @@ fn find_close(s: &str) -> Option<usize> {
 
 fn unquote(s: &str) -> Result<String, String> {
     let q = s.chars().next().unwrap_or('"');
-    let inner = s
-        .strip_prefix(q)
-        .and_then(|x| x.strip_suffix(q))
-        .ok_or_else(|| format!("unterminated string {s}"))?;
+    let inner = s.strip_prefix(q).and_then(|x| x.strip_suffix(q)).ok_or_else(|| format!("unterminated string {s}"))?;
     let mut out = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -278,20 +270,11 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     if let Some((a, b)) = inner.split_once(':') {
         let num = |x: &str| -> Result<Option<i64>, String> {
             let x = x.split(':').next().unwrap_or_default().trim();
-            if x.is_empty() {
-                Ok(None)
-            } else {
-                x.parse()
-                    .map(Some)
-                    .map_err(|_| format!("invalid slice {inner}"))
-            }
+            if x.is_empty() { Ok(None) } else { x.parse().map(Some).map_err(|_| format!("invalid slice {inner}")) }
         };
         return Ok(Step::Slice(num(a)?, num(b)?));
     }
-    inner
-        .parse::<i64>()
-        .map(Step::Index)
-        .map_err(|_| format!("invalid array index {inner}"))
+    inner.parse::<i64>().map(Step::Index).map_err(|_| format!("invalid array index {inner}"))
 }
 
 fn parse_filter(f: &str) -> Result<Filter, String> {
@@ -306,16 +289,10 @@ fn parse_filter(f: &str) -> Result<Filter, String> {
             } else {
                 Operand::Path(parse_path(r)?)
             };
-            return Ok(Filter {
-                left,
-                op: Some((op.to_string(), operand)),
-            });
+            return Ok(Filter { left, op: Some((op.to_string(), operand)) });
         }
     }
-    Ok(Filter {
-        left: parse_path(f)?,
-        op: None,
-    })
+    Ok(Filter { left: parse_path(f)?, op: None })
 }
 
 fn render_nodes(nodes: &[Node], root: &Value, cur: &Value, out: &mut String) {
@@ -488,20 +465,11 @@ mod tests {
             ("{.items[0].status.phase}", "Running"),
             ("{.items[-1].metadata.name}", "db"),
             ("{.items[0:1].metadata.name}", "web"),
-            (
-                "{range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\n\"}{end}",
-                "web\tRunning\ndb\tPending\n",
-            ),
+            ("{range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\n\"}{end}", "web\tRunning\ndb\tPending\n"),
             ("name={.items[1].metadata.name}!", "name=db!"),
-            (
-                "{.items[0].metadata.labels.app\\.kubernetes\\.io/name}",
-                "w",
-            ),
+            ("{.items[0].metadata.labels.app\\.kubernetes\\.io/name}", "w"),
             ("{.items[0].metadata.labels['app.kubernetes.io/name']}", "w"),
-            (
-                "{.items[?(@.status.phase==\"Pending\")].metadata.name}",
-                "db",
-            ),
+            ("{.items[?(@.status.phase==\"Pending\")].metadata.name}", "db"),
             ("{.items[?(@.status.n>3)].metadata.name}", "db"),
             ("{.items[?(@.metadata.labels)].metadata.name}", "web"),
             ("{.items[0].status}", "{\"n\":2,\"phase\":\"Running\"}"),
@@ -528,9 +496,6 @@ mod tests {
     #[test]
     fn first_values_for_wait() {
         let t = Template::parse("{.status.phase}").unwrap();
-        assert_eq!(
-            t.first_values(&json!({"status": {"phase": "Running"}})),
-            vec![json!("Running")]
-        );
+        assert_eq!(t.first_values(&json!({"status": {"phase": "Running"}})), vec![json!("Running")]);
     }
 }

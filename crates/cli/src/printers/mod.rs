@@ -46,17 +46,13 @@ impl OutputFormat {
             ("json", None) => OutputFormat::Json,
             ("yaml", None) => OutputFormat::Yaml,
             ("name", None) => OutputFormat::Name,
-            ("jsonpath", Some(t)) => OutputFormat::JsonPath(
-                jsonpath::Template::parse(t).map_err(|e| CliError::msg(e.to_string()))?,
-            ),
+            ("jsonpath", Some(t)) => {
+                OutputFormat::JsonPath(jsonpath::Template::parse(t).map_err(|e| CliError::msg(e.to_string()))?)
+            }
             ("jsonpath", None) => {
-                return Err(CliError::msg(
-                    "template format specified but no template given",
-                ));
+                return Err(CliError::msg("template format specified but no template given"));
             }
-            ("custom-columns", Some(spec)) => {
-                OutputFormat::CustomColumns(parse_custom_columns(spec)?)
-            }
+            ("custom-columns", Some(spec)) => OutputFormat::CustomColumns(parse_custom_columns(spec)?),
             _ => {
                 return Err(CliError::msg(format!(
                     "unable to match a printer suitable for the output format \"{o}\", allowed formats are: custom-columns,json,jsonpath,name,wide,yaml"
@@ -77,35 +73,23 @@ fn parse_custom_columns(spec: &str) -> Result<Vec<(String, jsonpath::Template)>,
     let mut cols = Vec::new();
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (header, path) = part.split_once(':').ok_or_else(|| {
-            CliError::msg(format!(
-                "unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>"
-            ))
+            CliError::msg(format!("unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>"))
         })?;
         let inner = path.trim().trim_start_matches('{').trim_end_matches('}');
-        let inner = if inner.starts_with('.') || inner.starts_with('$') {
-            inner.to_string()
-        } else {
-            format!(".{inner}")
-        };
-        let t = jsonpath::Template::parse(&format!("{{{inner}}}"))
-            .map_err(|e| CliError::msg(e.to_string()))?;
+        let inner =
+            if inner.starts_with('.') || inner.starts_with('$') { inner.to_string() } else { format!(".{inner}") };
+        let t = jsonpath::Template::parse(&format!("{{{inner}}}")).map_err(|e| CliError::msg(e.to_string()))?;
         cols.push((header.to_string(), t));
     }
     if cols.is_empty() {
-        return Err(CliError::msg(
-            "custom-columns format specified but no custom columns given",
-        ));
+        return Err(CliError::msg("custom-columns format specified but no custom columns given"));
     }
     Ok(cols)
 }
 
 /// kubectl's custom-columns table: one row per object, several values of a
 /// path joined by `,`, `<none>` when a path selects nothing.
-pub fn render_custom_columns(
-    cols: &[(String, jsonpath::Template)],
-    objs: &[Value],
-    no_headers: bool,
-) -> String {
+pub fn render_custom_columns(cols: &[(String, jsonpath::Template)], objs: &[Value], no_headers: bool) -> String {
     let mut lines = Vec::new();
     if !no_headers {
         lines.push(cols.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
@@ -134,10 +118,7 @@ pub fn go_fmt(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{k}:{}", go_fmt(&m[k.as_str()])))
-                .collect();
+            let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_fmt(&m[k.as_str()]))).collect();
             format!("map[{}]", parts.join(" "))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(go_fmt).collect::<Vec<_>>().join(" ")),
@@ -164,11 +145,7 @@ pub fn list_of(items: Vec<Value>) -> Value {
 
 /// `pod/web` for an object, from its kind (kubectl's `-o name`).
 pub fn object_name(obj: &Value) -> String {
-    let kind = obj
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_lowercase();
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_lowercase();
     let group = obj
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -181,26 +158,17 @@ pub fn object_name(obj: &Value) -> String {
 /// Render objects in a non-table format. `single` means the user asked for
 /// exactly one named object, which kubectl prints bare instead of as a List.
 pub fn render_objects(fmt: &OutputFormat, objs: Vec<Value>, single: bool) -> String {
-    let data = if single && objs.len() == 1 {
-        objs.into_iter().next().unwrap_or(Value::Null)
-    } else {
-        list_of(objs)
-    };
+    let data = if single && objs.len() == 1 { objs.into_iter().next().unwrap_or(Value::Null) } else { list_of(objs) };
     match fmt {
         OutputFormat::Json => json::to_json_pretty(&data),
         OutputFormat::Yaml => yaml::to_yaml(&data),
         OutputFormat::JsonPath(t) => t.render(&data),
         OutputFormat::Name => {
             let items: Vec<&Value> = match data.get("items").and_then(Value::as_array) {
-                Some(a) if data.get("kind").and_then(Value::as_str) == Some("List") => {
-                    a.iter().collect()
-                }
+                Some(a) if data.get("kind").and_then(Value::as_str) == Some("List") => a.iter().collect(),
                 _ => vec![&data],
             };
-            items
-                .iter()
-                .map(|o| format!("{}\n", object_name(o)))
-                .collect()
+            items.iter().map(|o| format!("{}\n", object_name(o))).collect()
         }
         OutputFormat::CustomColumns(cols) => {
             let items: Vec<Value> = match data.get("items").and_then(Value::as_array) {
@@ -220,35 +188,20 @@ mod tests {
     #[test]
     fn parses_formats() {
         assert_eq!(OutputFormat::parse(None).unwrap(), OutputFormat::Table);
-        assert_eq!(
-            OutputFormat::parse(Some("wide")).unwrap(),
-            OutputFormat::Wide
-        );
-        assert!(matches!(
-            OutputFormat::parse(Some("jsonpath={.a}")).unwrap(),
-            OutputFormat::JsonPath(_)
-        ));
+        assert_eq!(OutputFormat::parse(Some("wide")).unwrap(), OutputFormat::Wide);
+        assert!(matches!(OutputFormat::parse(Some("jsonpath={.a}")).unwrap(), OutputFormat::JsonPath(_)));
         let e = OutputFormat::parse(Some("xml")).unwrap_err().render();
-        assert!(
-            e.starts_with(
-                "error: unable to match a printer suitable for the output format \"xml\""
-            ),
-            "{e}"
-        );
+        assert!(e.starts_with("error: unable to match a printer suitable for the output format \"xml\""), "{e}");
     }
 
     #[test]
     fn custom_columns() {
-        let OutputFormat::CustomColumns(cols) = OutputFormat::parse(Some(
-            "custom-columns=N:.metadata.name,L:metadata.labels.app,X:{.nope}",
-        ))
-        .unwrap() else {
+        let OutputFormat::CustomColumns(cols) =
+            OutputFormat::parse(Some("custom-columns=N:.metadata.name,L:metadata.labels.app,X:{.nope}")).unwrap()
+        else {
             panic!("not custom-columns")
         };
-        let objs = [
-            json!({"metadata": {"name": "web", "labels": {"app": "w"}}}),
-            json!({"metadata": {"name": "db"}}),
-        ];
+        let objs = [json!({"metadata": {"name": "web", "labels": {"app": "w"}}}), json!({"metadata": {"name": "db"}})];
         assert_eq!(
             render_custom_columns(&cols, &objs, false),
             "N     L        X\nweb   w        <none>\ndb    <none>   <none>\n"
@@ -259,10 +212,7 @@ mod tests {
     fn names_and_lists() {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}});
         let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
-        assert_eq!(
-            render_objects(&OutputFormat::Name, vec![pod.clone(), dep], false),
-            "pod/web\ndeployment.apps/d\n"
-        );
+        assert_eq!(render_objects(&OutputFormat::Name, vec![pod.clone(), dep], false), "pod/web\ndeployment.apps/d\n");
         assert_eq!(
             render_objects(&OutputFormat::Yaml, vec![], false),
             "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n"

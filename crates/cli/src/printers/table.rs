@@ -39,58 +39,32 @@ pub struct TableOptions {
 
 /// Convert a server-side Table (or a single watch-event Table).
 pub fn from_server_table(t: &Value, opts: &TableOptions) -> PrintTable {
-    let cols: Vec<&Value> = t
-        .get("columnDefinitions")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let cols: Vec<&Value> =
+        t.get("columnDefinitions").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
     let shown: Vec<usize> = cols
         .iter()
         .enumerate()
         .filter(|(_, c)| opts.wide || c.get("priority").and_then(Value::as_i64).unwrap_or(0) == 0)
         .map(|(i, _)| i)
         .collect();
-    let name_col = cols
-        .iter()
-        .position(|c| c.get("format").and_then(Value::as_str) == Some("name"))
-        .unwrap_or(0);
+    let name_col = cols.iter().position(|c| c.get("format").and_then(Value::as_str) == Some("name")).unwrap_or(0);
     let mut headers: Vec<String> = Vec::new();
     if opts.with_namespace {
         headers.push("NAMESPACE".into());
     }
     for &i in &shown {
-        headers.push(
-            cols[i]
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_uppercase(),
-        );
+        headers.push(cols[i].get("name").and_then(Value::as_str).unwrap_or_default().to_uppercase());
     }
     if opts.show_labels {
         headers.push("LABELS".into());
     }
     let mut rows = Vec::new();
-    for row in t
-        .get("rows")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let cells: &[Value] = row
-            .get("cells")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+    for row in t.get("rows").and_then(Value::as_array).into_iter().flatten() {
+        let cells: &[Value] = row.get("cells").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let meta = row.pointer("/object/metadata");
         let mut out = Vec::new();
         if opts.with_namespace {
-            out.push(
-                meta.and_then(|m| m.get("namespace"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+            out.push(meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or_default().to_string());
         }
         for &i in &shown {
             let mut text = cells.get(i).map(cell_text).unwrap_or_default();
@@ -124,26 +98,13 @@ pub fn from_objects(items: &[Value], opts: &TableOptions, now: Timestamp) -> Pri
         .iter()
         .map(|o| {
             let meta = o.get("metadata");
-            let field = |k: &str| {
-                meta.and_then(|m| m.get(k))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
             let mut r = Vec::new();
             if opts.with_namespace {
                 r.push(field("namespace"));
             }
-            r.push(format!(
-                "{}{}",
-                opts.kind_prefix.as_deref().unwrap_or_default(),
-                field("name")
-            ));
-            r.push(age_since(
-                meta.and_then(|m| m.get("creationTimestamp"))
-                    .and_then(Value::as_str),
-                now,
-            ));
+            r.push(format!("{}{}", opts.kind_prefix.as_deref().unwrap_or_default(), field("name")));
+            r.push(age_since(meta.and_then(|m| m.get("creationTimestamp")).and_then(Value::as_str), now));
             if opts.show_labels {
                 r.push(format_labels(meta.and_then(|m| m.get("labels"))));
             }
@@ -174,10 +135,7 @@ pub fn format_labels(labels: Option<&Value>) -> String {
     let Some(m) = labels.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
         return "<none>".into();
     };
-    let mut pairs: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
+    let mut pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
     pairs.sort();
     pairs.join(",")
 }
@@ -193,20 +151,12 @@ pub struct TablePrinter {
 impl TablePrinter {
     /// kubectl's `get` settings (min width 6, padding 3).
     pub fn kubectl() -> TablePrinter {
-        TablePrinter {
-            minwidth: 6,
-            padding: 3,
-            widths: Vec::new(),
-        }
+        TablePrinter { minwidth: 6, padding: 3, widths: Vec::new() }
     }
 
     /// Custom settings (podman uses min width 12, padding 2).
     pub fn with(minwidth: usize, padding: usize) -> TablePrinter {
-        TablePrinter {
-            minwidth,
-            padding,
-            widths: Vec::new(),
-        }
+        TablePrinter { minwidth, padding, widths: Vec::new() }
     }
 
     /// Lay out `lines` (the header and/or rows of one batch) and return the
@@ -240,12 +190,7 @@ impl TablePrinter {
     }
 
     /// Print a table (header unless `no_headers`) to `w`.
-    pub fn print(
-        &mut self,
-        w: &mut dyn Write,
-        t: &PrintTable,
-        no_headers: bool,
-    ) -> std::io::Result<()> {
+    pub fn print(&mut self, w: &mut dyn Write, t: &PrintTable, no_headers: bool) -> std::io::Result<()> {
         let mut lines = Vec::with_capacity(t.rows.len() + 1);
         if !no_headers {
             lines.push(t.headers.clone());
@@ -302,10 +247,7 @@ mod tests {
     #[test]
     fn matches_kubectl_get_pods_wide() {
         assert_eq!(
-            render(&TableOptions {
-                wide: true,
-                ..Default::default()
-            }),
+            render(&TableOptions { wide: true, ..Default::default() }),
             "NAME        READY   STATUS    RESTARTS   AGE   IP           NODE         NOMINATED NODE   READINESS GATES\n\
              multi-pod   1/1     Running   0          3s    10.88.0.13   kwire-node   <none>           <none>\n\
              web         1/1     Running   0          4s    10.88.0.9    kwire-node   <none>           <none>\n"
@@ -315,22 +257,13 @@ mod tests {
     #[test]
     fn matches_kubectl_all_namespaces_show_labels_and_kind() {
         assert_eq!(
-            render(&TableOptions {
-                with_namespace: true,
-                show_labels: true,
-                ..Default::default()
-            }),
+            render(&TableOptions { with_namespace: true, show_labels: true, ..Default::default() }),
             "NAMESPACE   NAME        READY   STATUS    RESTARTS   AGE   LABELS\n\
              default     multi-pod   1/1     Running   0          3s    app=multi\n\
              default     web         1/1     Running   0          4s    a=b,app=web\n"
         );
-        let t = from_server_table(
-            &pods_table(),
-            &TableOptions {
-                kind_prefix: Some("pod/".into()),
-                ..Default::default()
-            },
-        );
+        let t =
+            from_server_table(&pods_table(), &TableOptions { kind_prefix: Some("pod/".into()), ..Default::default() });
         assert_eq!(t.rows[0][0], "pod/multi-pod");
     }
 
@@ -341,15 +274,9 @@ mod tests {
             vec!["NAME".into(), "STATUS".into(), "AGE".into()],
             vec!["a-long-name".into(), "Running".into(), "1s".into()],
         ]);
-        assert_eq!(
-            first,
-            "NAME          STATUS    AGE\na-long-name   Running   1s\n"
-        );
+        assert_eq!(first, "NAME          STATUS    AGE\na-long-name   Running   1s\n");
         // A later, narrower row keeps the widths; minwidth applies to short columns.
-        assert_eq!(
-            p.render(&[vec!["b".into(), "Ok".into(), "2s".into()]]),
-            "b             Ok        2s\n"
-        );
+        assert_eq!(p.render(&[vec!["b".into(), "Ok".into(), "2s".into()]]), "b             Ok        2s\n");
         let mut q = TablePrinter::kubectl();
         assert_eq!(q.render(&[vec!["A".into(), "B".into()]]), "A     B\n");
     }
@@ -357,17 +284,8 @@ mod tests {
     #[test]
     fn plain_objects_get_name_and_age() {
         let now: Timestamp = "2026-11-22T10:30:00Z".parse().unwrap();
-        let items = [
-            json!({"metadata": {"name": "x", "namespace": "n", "creationTimestamp": "2026-11-22T10:29:00Z"}}),
-        ];
-        let t = from_objects(
-            &items,
-            &TableOptions {
-                with_namespace: true,
-                ..Default::default()
-            },
-            now,
-        );
+        let items = [json!({"metadata": {"name": "x", "namespace": "n", "creationTimestamp": "2026-11-22T10:29:00Z"}})];
+        let t = from_objects(&items, &TableOptions { with_namespace: true, ..Default::default() }, now);
         assert_eq!(t.headers, ["NAMESPACE", "NAME", "AGE"]);
         assert_eq!(t.rows, [["n", "x", "60s"]]);
     }

@@ -126,11 +126,7 @@ pub fn go_shortest_g(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            ".inf".into()
-        } else {
-            "-.inf".into()
-        };
+        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
     }
     let sci = format!("{f:e}"); // shortest round-trip digits, e.g. "1.5e-7"
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -218,8 +214,7 @@ fn analyze(s: &str) -> Analysis {
     let chars: Vec<char> = s.chars().collect();
     let mut block_ind = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
@@ -229,8 +224,9 @@ fn analyze(s: &str) -> Analysis {
         let followed_by_ws = chars.get(i + 1).is_none_or(|&n| is_blank(n) || is_break(n));
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_ind = true,
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                    block_ind = true
+                }
                 '?' | ':' | '-' if followed_by_ws => block_ind = true,
                 _ => {}
             }
@@ -305,10 +301,9 @@ fn analyze(s: &str) -> Analysis {
 /// Whether go-yaml's `resolve` reads the plain text `s` back as a string.
 fn resolves_to_string(s: &str) -> bool {
     const SPECIAL: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
-        "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null",
-        "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
-        "-.Inf", "-.INF",
+        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no", "No", "NO", "false",
+        "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf",
+        ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
     ];
     if SPECIAL.contains(&s) {
         return false;
@@ -329,18 +324,17 @@ fn resolves_to_string(s: &str) -> bool {
 /// `strconv.ParseInt/ParseUint(s, 0, 64)` syntax (overflow ignored).
 fn is_go_int(s: &str) -> bool {
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (digits, radix) =
-        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-            (r, 16)
-        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-            (r, 8)
-        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-            (r, 2)
-        } else if body.len() > 1 && body.starts_with('0') {
-            (&body[1..], 8)
-        } else {
-            (body, 10)
-        };
+    let (digits, radix) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (r, 16)
+    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (r, 8)
+    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (r, 2)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (&body[1..], 8)
+    } else {
+        (body, 10)
+    };
     !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
 }
 
@@ -404,16 +398,12 @@ fn is_timestamp(s: &str) -> bool {
     if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return false;
     }
-    let num = |t: &str, max: u32| {
-        t.len() <= 2 && !t.is_empty() && t.parse::<u32>().is_ok_and(|v| v <= max)
-    };
+    let num = |t: &str, max: u32| t.len() <= 2 && !t.is_empty() && t.parse::<u32>().is_ok_and(|v| v <= max);
     let rest = &s[5..];
     let Some((month, rest)) = rest.split_once('-') else {
         return false;
     };
-    let day_end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let day_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     let (day, time) = rest.split_at(day_end);
     if !num(month, 12) || !num(day, 31) || month == "0" || day == "0" {
         return false;
@@ -435,9 +425,7 @@ fn is_timestamp(s: &str) -> bool {
     if !num(h, 23) || !num(m, 59) {
         return false;
     }
-    let sec_end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let sec_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     let (sec, mut rest) = rest.split_at(sec_end);
     if !num(sec, 59) {
         return false;
@@ -456,11 +444,7 @@ fn is_timestamp(s: &str) -> bool {
         return true;
     }
     let z = rest.as_bytes();
-    z.len() == 6
-        && (z[0] == b'+' || z[0] == b'-')
-        && z[3] == b':'
-        && num(&rest[1..3], 23)
-        && num(&rest[4..6], 59)
+    z.len() == 6 && (z[0] == b'+' || z[0] == b'-') && z[3] == b':' && num(&rest[1..3], 23) && num(&rest[4..6], 59)
 }
 
 /// go-yaml's `keyList.Less` for string keys.
@@ -480,11 +464,7 @@ pub fn key_cmp(a: &str, b: &str) -> Ordering {
         }
         if al || bl {
             // A letter sorts after anything that is not a letter.
-            return if bl {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
+            return if bl { Ordering::Less } else { Ordering::Greater };
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
         if ar[i] == '0' || br[i] == '0' {
@@ -586,10 +566,7 @@ fn write_double(out: &mut String, s: &str, mut column: usize, cont: usize, allow
     let mut spaces = false;
     for (i, &c) in chars.iter().enumerate() {
         let u = c as u32;
-        if !is_printable(c)
-            || u == 0xFEFF
-            || matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}' | '"' | '\\')
-        {
+        if !is_printable(c) || u == 0xFEFF || matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}' | '"' | '\\') {
             let esc = match c {
                 '\0' => "\\0".to_string(),
                 '\u{7}' => "\\a".into(),
@@ -778,18 +755,12 @@ status:
     fn key_order_is_go_yaml_natural_order() {
         let mut keys = vec!["b", "a10", "a9", "a_b", "aZ", "A", "x.y", "xy", "a09", "a1"];
         keys.sort_by(|a, b| key_cmp(a, b));
-        assert_eq!(
-            keys,
-            ["A", "a_b", "a1", "a9", "a09", "a10", "aZ", "b", "x.y", "xy"]
-        );
+        assert_eq!(keys, ["A", "a_b", "a1", "a9", "a09", "a10", "aZ", "b", "x.y", "xy"]);
     }
 
     #[test]
     fn numbers_and_nesting() {
         let v = json!({"f": 0.5, "i": 1.0, "big": 1e21, "l": [[1, 2], {"k": []}], "e": {}, "n": "bool-like key"});
-        assert_eq!(
-            to_yaml(&v),
-            "big: 1e+21\ne: {}\nf: 0.5\ni: 1\nl:\n- - 1\n  - 2\n- k: []\n\"n\": bool-like key\n"
-        );
+        assert_eq!(to_yaml(&v), "big: 1e+21\ne: {}\nf: 0.5\ni: 1\nl:\n- - 1\n  - 2\n- k: []\n\"n\": bool-like key\n");
     }
 }

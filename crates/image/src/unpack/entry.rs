@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 
 use rustix::fs::{
-    AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid, XattrFlags, chownat, fchmod, fchown,
-    fsetxattr, futimens, linkat, makedev, mknodat, openat, symlinkat,
+    AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid, XattrFlags, chownat, fchmod, fchown, fsetxattr, futimens,
+    linkat, makedev, mknodat, openat, symlinkat,
 };
 use rustix::time::Timespec;
 use tar::EntryType;
@@ -55,9 +55,7 @@ impl Kind {
         Some(match t {
             EntryType::Directory => Self::Directory,
             // Pre-POSIX archives mark directories with a trailing slash only.
-            EntryType::Regular | EntryType::Continuous if raw_path.ends_with(b"/") => {
-                Self::Directory
-            }
+            EntryType::Regular | EntryType::Continuous if raw_path.ends_with(b"/") => Self::Directory,
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => Self::File,
             EntryType::Symlink => Self::Symlink,
             EntryType::Link => Self::Hardlink,
@@ -95,14 +93,7 @@ pub(super) struct Unpacker<'a> {
 
 impl<'a> Unpacker<'a> {
     pub(super) fn new(root: Root, limits: &'a UnpackLimits, exceeded: Rc<Cell<bool>>) -> Self {
-        Self {
-            root,
-            limits,
-            exceeded,
-            stats: UnpackStats::default(),
-            dir_times: Vec::new(),
-            buf: vec![0; COPY_BUFFER],
-        }
+        Self { root, limits, exceeded, stats: UnpackStats::default(), dir_times: Vec::new(), buf: vec![0; COPY_BUFFER] }
     }
 
     fn read_error(&self, doing: &str, e: std::io::Error) -> ImageError {
@@ -110,17 +101,12 @@ impl<'a> Unpacker<'a> {
     }
 
     pub(super) fn run<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), ImageError> {
-        let entries = archive
-            .entries()
-            .map_err(|e| self.read_error("reading the archive", e))?;
+        let entries = archive.entries().map_err(|e| self.read_error("reading the archive", e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| self.read_error("reading an entry header", e))?;
             self.stats.entries += 1;
             if self.stats.entries > self.limits.max_entries {
-                return Err(ImageError::LimitExceeded {
-                    what: "entries",
-                    limit: self.limits.max_entries,
-                });
+                return Err(ImageError::LimitExceeded { what: "entries", limit: self.limits.max_entries });
             }
             self.entry(&mut entry)?;
         }
@@ -160,10 +146,7 @@ impl<'a> Unpacker<'a> {
             tracing::debug!(path = %shown(), kind = ?entry.header().entry_type(), "skipping unsupported tar entry");
             return Ok(());
         };
-        let comps = normalize(&raw).map_err(|reason| ImageError::UnsafeEntry {
-            path: shown(),
-            reason,
-        })?;
+        let comps = normalize(&raw).map_err(|reason| ImageError::UnsafeEntry { path: shown(), reason })?;
         let meta = read_meta(entry).map_err(|e| ImageError::InvalidArchive {
             reason: format!("entry {:?}: bad header field", shown()),
             source: Some(e),
@@ -222,11 +205,7 @@ impl<'a> Unpacker<'a> {
             });
         }
         let shown = self.root.display(&[]);
-        let root = self
-            .root
-            .fd()
-            .try_clone_to_owned()
-            .at("duplicate fd of", &shown)?;
+        let root = self.root.fd().try_clone_to_owned().at("duplicate fd of", &shown)?;
         self.apply_owner_mode_xattrs(root.as_fd(), &meta, &shown)?;
         self.dir_times.push((Vec::new(), meta.times));
         Ok(())
@@ -238,8 +217,7 @@ impl<'a> Unpacker<'a> {
         let dir = self.root.ensure_dir(parent)?;
         let kept = make_room(dir.as_fd(), name, true).at("replace", &shown)?;
         if !kept {
-            rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_raw_mode(0o700))
-                .at("create directory", &shown)?;
+            rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_raw_mode(0o700)).at("create directory", &shown)?;
         }
         let fd = openat(
             &dir,
@@ -276,9 +254,8 @@ impl<'a> Unpacker<'a> {
         let expected = entry.size();
         let mut written = 0u64;
         loop {
-            let n = entry
-                .read(&mut self.buf)
-                .map_err(|e| self.read_error(&format!("reading {}", shown.display()), e))?;
+            let n =
+                entry.read(&mut self.buf).map_err(|e| self.read_error(&format!("reading {}", shown.display()), e))?;
             if n == 0 {
                 break;
             }
@@ -287,10 +264,7 @@ impl<'a> Unpacker<'a> {
         }
         if written != expected {
             return Err(ImageError::InvalidArchive {
-                reason: format!(
-                    "truncated: entry {} has {written} of {expected} bytes",
-                    shown.display()
-                ),
+                reason: format!("truncated: entry {} has {written} of {expected} bytes", shown.display()),
                 source: None,
             });
         }
@@ -299,13 +273,7 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    fn symlink(
-        &mut self,
-        parent: &[OsString],
-        name: &OsStr,
-        meta: Meta,
-        target: &[u8],
-    ) -> Result<(), ImageError> {
+    fn symlink(&mut self, parent: &[OsString], name: &OsStr, meta: Meta, target: &[u8]) -> Result<(), ImageError> {
         let shown = self.root.display(parent).join(name);
         let dir = self.root.ensure_dir(parent)?;
         make_room(dir.as_fd(), name, false).at("replace", &shown)?;
@@ -315,17 +283,8 @@ impl<'a> Unpacker<'a> {
         self.apply_nofollow_meta(dir.as_fd(), name, &meta, &shown)
     }
 
-    fn hardlink(
-        &mut self,
-        parent: &[OsString],
-        name: &OsStr,
-        raw: &[u8],
-        target: &[u8],
-    ) -> Result<(), ImageError> {
-        let unsafe_entry = |reason| ImageError::UnsafeEntry {
-            path: String::from_utf8_lossy(raw).into_owned(),
-            reason,
-        };
+    fn hardlink(&mut self, parent: &[OsString], name: &OsStr, raw: &[u8], target: &[u8]) -> Result<(), ImageError> {
+        let unsafe_entry = |reason| ImageError::UnsafeEntry { path: String::from_utf8_lossy(raw).into_owned(), reason };
         let target = normalize(target).map_err(unsafe_entry)?;
         let Some((target_name, target_parent)) = target.split_last() else {
             return Err(unsafe_entry("hard link to the layer root"));
@@ -334,20 +293,13 @@ impl<'a> Unpacker<'a> {
         // The target's directory is resolved inside the root like any path,
         // and the link is made from that fd by a single name, so the target
         // can only ever be a file of this layer.
-        let target_dir = self.root.open_dir(target_parent).at(
-            "open hard link target directory",
-            self.root.display(target_parent),
-        )?;
+        let target_dir = self
+            .root
+            .open_dir(target_parent)
+            .at("open hard link target directory", self.root.display(target_parent))?;
         let dir = self.root.ensure_dir(parent)?;
         make_room(dir.as_fd(), name, false).at("replace", &shown)?;
-        linkat(
-            &target_dir,
-            target_name.as_os_str(),
-            &dir,
-            name,
-            AtFlags::empty(),
-        )
-        .at("create hard link", &shown)?;
+        linkat(&target_dir, target_name.as_os_str(), &dir, name, AtFlags::empty()).at("create hard link", &shown)?;
         Ok(())
     }
 
@@ -355,25 +307,16 @@ impl<'a> Unpacker<'a> {
         let shown = self.root.display(parent).join(name);
         let dir = self.root.ensure_dir(parent)?;
         make_room(dir.as_fd(), name, false).at("replace", &shown)?;
-        mknodat(&dir, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-            .at("create fifo", &shown)?;
+        mknodat(&dir, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0).at("create fifo", &shown)?;
         self.apply_nofollow_meta(dir.as_fd(), name, &meta, &shown)?;
         // The FIFO was just created by us, so chmodat (which has no
         // no-follow mode on Linux) acts on it and not on a symlink.
-        rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())
-            .at("chmod", &shown)
+        rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty()).at("chmod", &shown)
     }
 
     /// `.wh.<name>` → 0:0 char device `<name>`; `.wh..wh..opq` → opaque dir.
-    fn whiteout_entry(
-        &mut self,
-        comps: &[OsString],
-        meta: &Meta,
-        raw: &[u8],
-    ) -> Result<(), ImageError> {
-        let (marker, parent) = comps
-            .split_last()
-            .expect("caller checked the last component");
+    fn whiteout_entry(&mut self, comps: &[OsString], meta: &Meta, raw: &[u8]) -> Result<(), ImageError> {
+        let (marker, parent) = comps.split_last().expect("caller checked the last component");
         let marker = marker.as_bytes();
         let dir = self.root.ensure_dir(parent)?;
         if marker == OPAQUE_MARKER {
@@ -399,9 +342,7 @@ impl<'a> Unpacker<'a> {
         target_comps.push(target.to_owned());
         // A whiteout hides only lower layers' files (OCI image spec): if this
         // layer already has the name, that entry stays.
-        let exists = fsops::lstat_at(dir.as_fd(), target)
-            .at("inspect", self.root.display(&target_comps))?
-            .is_some();
+        let exists = fsops::lstat_at(dir.as_fd(), target).at("inspect", self.root.display(&target_comps))?.is_some();
         if exists {
             return Ok(());
         }
@@ -416,22 +357,9 @@ impl<'a> Unpacker<'a> {
         comps: &[OsString],
     ) -> Result<(), ImageError> {
         let shown = self.root.display(comps);
-        mknodat(
-            dir,
-            name,
-            FileType::CharacterDevice,
-            Mode::empty(),
-            makedev(0, 0),
-        )
-        .at("create whiteout", &shown)?;
-        chownat(
-            dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .at("chown", &shown)?;
+        mknodat(dir, name, FileType::CharacterDevice, Mode::empty(), makedev(0, 0)).at("create whiteout", &shown)?;
+        chownat(dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::SYMLINK_NOFOLLOW)
+            .at("chown", &shown)?;
         self.stats.whiteouts += 1;
         Ok(())
     }
@@ -444,12 +372,7 @@ impl<'a> Unpacker<'a> {
         meta: &Meta,
         shown: &std::path::Path,
     ) -> Result<(), ImageError> {
-        fchown(
-            fd,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-        )
-        .at("chown", shown)?;
+        fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))).at("chown", shown)?;
         fchmod(fd, Mode::from_raw_mode(meta.mode)).at("chmod", shown)?;
         for (key, value) in &meta.xattrs {
             if let Err(e) = fsetxattr(fd, key.as_os_str(), value, XattrFlags::empty()) {
@@ -468,14 +391,8 @@ impl<'a> Unpacker<'a> {
         meta: &Meta,
         shown: &std::path::Path,
     ) -> Result<(), ImageError> {
-        chownat(
-            dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .at("chown", shown)?;
+        chownat(dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::SYMLINK_NOFOLLOW)
+            .at("chown", shown)?;
         for (key, value) in &meta.xattrs {
             if let Err(e) = fsops::lsetxattr_at(dir, name, key, value) {
                 self.xattr_failed(shown, key, e);
@@ -495,16 +412,13 @@ impl<'a> Unpacker<'a> {
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
     let header = entry.header();
     let old = header.as_old();
-    let to_u32 = |v: u64, what: &str| {
-        u32::try_from(v).map_err(|_| std::io::Error::other(format!("{what} {v} out of range")))
-    };
+    let to_u32 =
+        |v: u64, what: &str| u32::try_from(v).map_err(|_| std::io::Error::other(format!("{what} {v} out of range")));
     let mode = numeric(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
     let uid = to_u32(numeric(header.uid(), &old.uid)?, "uid")?;
     let gid = to_u32(numeric(header.gid(), &old.gid)?, "gid")?;
-    let mut mtime = Timespec {
-        tv_sec: i64::try_from(numeric(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
+    let mut mtime =
+        Timespec { tv_sec: i64::try_from(numeric(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX), tv_nsec: 0 };
     let mut atime = None;
     let mut xattrs = Vec::new();
     if let Some(pax) = entry.pax_extensions()? {
@@ -528,10 +442,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
         mode,
         uid,
         gid,
-        times: Timestamps {
-            last_access: atime.unwrap_or(mtime),
-            last_modification: mtime,
-        },
+        times: Timestamps { last_access: atime.unwrap_or(mtime), last_modification: mtime },
         xattrs,
     })
 }
@@ -556,10 +467,7 @@ fn parse_pax_time(s: &str) -> Option<Timespec> {
     let mut tv_nsec: i64 = digits.parse().ok()?;
     // "-1.5" is 1.5 s before the epoch.
     if secs.starts_with('-') && tv_nsec > 0 {
-        return Some(Timespec {
-            tv_sec: tv_sec - 1,
-            tv_nsec: 1_000_000_000 - tv_nsec,
-        });
+        return Some(Timespec { tv_sec: tv_sec - 1, tv_nsec: 1_000_000_000 - tv_nsec });
     }
     tv_nsec = tv_nsec.min(999_999_999);
     Some(Timespec { tv_sec, tv_nsec })

@@ -17,17 +17,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timestamps, XattrFlags, mkdirat,
-    openat, openat2, statat, unlinkat,
+    AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timestamps, XattrFlags, mkdirat, openat, openat2, statat,
+    unlinkat,
 };
 use rustix::io::Errno;
 
 use crate::error::{ImageError, IoContext};
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
-const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::CLOEXEC);
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
 /// How often to retry `openat2` when the kernel reports a concurrent rename
 /// under the root (`EAGAIN` with `RESOLVE_IN_ROOT`).
 const OPENAT2_RETRIES: usize = 16;
@@ -57,10 +55,7 @@ impl Root {
     /// Open the existing directory `path` as the root.
     pub(super) fn open(path: &Path) -> Result<Self, ImageError> {
         let fd = rustix::fs::open(path, DIR_FLAGS, Mode::empty()).at("open layer root", path)?;
-        Ok(Self {
-            fd,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { fd, path: path.to_path_buf() })
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
@@ -107,23 +102,14 @@ impl Root {
             Err(Errno::EXIST) => {}
             Err(e) => return Err(e).at("create directory", shown()),
         }
-        let fd = openat(
-            &parent,
-            name.as_os_str(),
-            DIR_FLAGS | OFlags::NOFOLLOW,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR => ImageError::UnsafeEntry {
-                path: shown().display().to_string(),
-                reason: "parent directory is a dangling symlink or not a directory",
-            },
-            e => ImageError::Io {
-                op: "open directory",
-                path: shown(),
-                source: e.into(),
-            },
-        })?;
+        let fd =
+            openat(&parent, name.as_os_str(), DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()).map_err(|e| match e {
+                Errno::LOOP | Errno::NOTDIR => ImageError::UnsafeEntry {
+                    path: shown().display().to_string(),
+                    reason: "parent directory is a dangling symlink or not a directory",
+                },
+                e => ImageError::Io { op: "open directory", path: shown(), source: e.into() },
+            })?;
         // mkdirat applied the process umask; make the mode independent of it.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755)).at("chmod directory", shown())?;
         Ok(fd)
@@ -198,12 +184,7 @@ pub(super) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
 /// Set an xattr on `name` in `dir` without following a symlink there and
 /// without opening it (FIFOs would block, symlinks cannot be opened for
 /// writing): `lsetxattr` through our own `/proc/self/fd/<dir>` link.
-pub(super) fn lsetxattr_at(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    key: &OsStr,
-    value: &[u8],
-) -> io::Result<()> {
+pub(super) fn lsetxattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &OsStr, value: &[u8]) -> io::Result<()> {
     let mut path = OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
     path.push(name);
     rustix::fs::lsetxattr(&path, key, value, XattrFlags::empty()).map_err(Into::into)
@@ -211,10 +192,6 @@ pub(super) fn lsetxattr_at(
 
 /// Set access and modification times of `name` in `dir`, not following a
 /// symlink.
-pub(super) fn set_times_at(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    times: &Timestamps,
-) -> io::Result<()> {
+pub(super) fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, times: &Timestamps) -> io::Result<()> {
     rustix::fs::utimensat(dir, name, times, AtFlags::SYMLINK_NOFOLLOW).map_err(Into::into)
 }

@@ -59,10 +59,7 @@ pub struct UnpackLimits {
 
 impl Default for UnpackLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 64 << 30,
-            max_entries: 4_000_000,
-        }
+        Self { max_bytes: 64 << 30, max_entries: 4_000_000 }
     }
 }
 
@@ -99,11 +96,7 @@ pub struct Unpacked {
 
 /// Unpack the layer blob `blob` (plain, gzip or zstd tar) into the existing
 /// directory `dest`, in overlay lower-dir format.
-pub fn unpack_layer(
-    blob: impl Read,
-    dest: &Path,
-    limits: &UnpackLimits,
-) -> Result<Unpacked, ImageError> {
+pub fn unpack_layer(blob: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<Unpacked, ImageError> {
     let (compression, blob) = Compression::sniff(blob)?;
     let exceeded = Rc::new(Cell::new(false));
     let metered = Metered {
@@ -131,41 +124,21 @@ pub fn unpack_layer(
     // after a file whose last 512 bytes are zeros cannot be told apart.
     if trailing == 0 && !ended_on_zero_block {
         return Err(ImageError::InvalidArchive {
-            reason: if end == 0 {
-                "empty stream".into()
-            } else {
-                "truncated: no end-of-archive marker".into()
-            },
+            reason: if end == 0 { "empty stream".into() } else { "truncated: no end-of-archive marker".into() },
             source: None,
         });
     }
     let (_, diff_id, uncompressed_size) = metered.inner.finish();
-    Ok(Unpacked {
-        diff_id,
-        uncompressed_size,
-        compression,
-        stats,
-    })
+    Ok(Unpacked { diff_id, uncompressed_size, compression, stats })
 }
 
 /// Map a read error of the uncompressed stream: over the cap, or a broken
 /// archive.
-fn stream_error(
-    exceeded: &Cell<bool>,
-    limits: &UnpackLimits,
-    doing: &str,
-    e: io::Error,
-) -> ImageError {
+fn stream_error(exceeded: &Cell<bool>, limits: &UnpackLimits, doing: &str, e: io::Error) -> ImageError {
     if exceeded.get() {
-        ImageError::LimitExceeded {
-            what: "uncompressed bytes",
-            limit: limits.max_bytes,
-        }
+        ImageError::LimitExceeded { what: "uncompressed bytes", limit: limits.max_bytes }
     } else {
-        ImageError::InvalidArchive {
-            reason: doing.to_string(),
-            source: Some(e),
-        }
+        ImageError::InvalidArchive { reason: doing.to_string(), source: Some(e) }
     }
 }
 

@@ -28,9 +28,7 @@ impl Default for TarBuilder {
 
 impl TarBuilder {
     pub fn new() -> Self {
-        Self {
-            b: tar::Builder::new(Vec::new()),
-        }
+        Self { b: tar::Builder::new(Vec::new()) }
     }
 
     /// Append an entry with every field given explicitly; `path` and `link`
@@ -75,16 +73,7 @@ impl TarBuilder {
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
-        self.raw(
-            EntryType::Symlink,
-            path,
-            Some(target),
-            b"",
-            0o777,
-            0,
-            0,
-            MTIME,
-        )
+        self.raw(EntryType::Symlink, path, Some(target), b"", 0o777, 0, 0, MTIME)
     }
 
     pub fn hardlink(&mut self, path: &str, target: &str) -> &mut Self {
@@ -143,9 +132,7 @@ pub fn snapshot_dir(store: &ImageStore, diff_id: &str) -> PathBuf {
 /// Entries of a directory, sorted (empty if it does not exist).
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
+        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
         Err(_) => Vec::new(),
     };
     names.sort();
@@ -176,9 +163,7 @@ impl OverlayMount {
             data.as_c_str(),
         )
         .unwrap_or_else(|e| panic!("mount {m:?} at {}: {e}", target.display()));
-        Self {
-            target: target.to_path_buf(),
-        }
+        Self { target: target.to_path_buf() }
     }
 
     pub fn path(&self) -> &Path {

@@ -16,11 +16,7 @@ pub async fn create_sets_resource_version_and_get_returns_it(b: Backend) {
     let mut body = pod("default", "web", "nginx");
     body["metadata"]["resourceVersion"] = json!("999");
     let created = store.create(&k, body).unwrap();
-    assert_eq!(
-        created["metadata"]["resourceVersion"],
-        json!("1"),
-        "sent value is overwritten"
-    );
+    assert_eq!(created["metadata"]["resourceVersion"], json!("1"), "sent value is overwritten");
     assert_eq!(store.revision(), 1);
 
     let got = store.get(&k).unwrap();
@@ -33,10 +29,7 @@ pub async fn create_existing_is_already_exists(b: Backend) {
     let k = pod_key("default", "web");
     store.create(&k, pod("default", "web", "a")).unwrap();
     let err = store.create(&k, pod("default", "web", "b")).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::AlreadyExists { key } if *key == k),
-        "{err:?}"
-    );
+    assert!(matches!(&err, StoreError::AlreadyExists { key } if *key == k), "{err:?}");
     assert_eq!(err.to_string(), "pods \"web\" already exists");
     assert_eq!(image_of(&store.get(&k).unwrap()), "a");
     assert_eq!(store.revision(), 1);
@@ -55,21 +48,12 @@ pub async fn invalid_bodies_are_rejected_without_a_revision(b: Backend) {
     ];
     for (name, body) in cases {
         let err = store.create(&k, body.clone()).unwrap_err();
-        assert!(
-            matches!(err, StoreError::InvalidObject(_)),
-            "create {name}: {err:?}"
-        );
+        assert!(matches!(err, StoreError::InvalidObject(_)), "create {name}: {err:?}");
     }
     store.create(&k, pod("default", "web", "x")).unwrap();
-    for (name, body) in [
-        ("update no metadata", json!({"spec": {}})),
-        ("update renamed", pod("default", "db", "y")),
-    ] {
+    for (name, body) in [("update no metadata", json!({"spec": {}})), ("update renamed", pod("default", "db", "y"))] {
         let err = store.update(&k, body).unwrap_err();
-        assert!(
-            matches!(err, StoreError::InvalidObject(_)),
-            "{name}: {err:?}"
-        );
+        assert!(matches!(err, StoreError::InvalidObject(_)), "{name}: {err:?}");
     }
     assert_eq!(store.revision(), 1);
 }
@@ -77,22 +61,14 @@ pub async fn invalid_bodies_are_rejected_without_a_revision(b: Backend) {
 pub async fn list_is_sorted_filtered_and_carries_revision(b: Backend) {
     let store = b.open();
     for (ns, name) in [("b", "p1"), ("a", "p3"), ("a", "p2"), ("c", "p0")] {
-        store
-            .create(&pod_key(ns, name), pod(ns, name, "img"))
-            .unwrap();
+        store.create(&pod_key(ns, name), pod(ns, name, "img")).unwrap();
     }
-    store
-        .create(&key("configmaps", "a", "cm"), configmap("a", "cm", "v"))
-        .unwrap();
+    store.create(&key("configmaps", "a", "cm"), configmap("a", "cm", "v")).unwrap();
 
     let (all, rv) = store.list("pods", None);
     assert_eq!(rv, 5);
     let names: Vec<String> = all.iter().map(name_of).collect();
-    assert_eq!(
-        names,
-        ["p2", "p3", "p1", "p0"],
-        "sorted by namespace, then name"
-    );
+    assert_eq!(names, ["p2", "p3", "p1", "p0"], "sorted by namespace, then name");
 
     let (in_a, rv_a) = store.list("pods", Some("a"));
     assert_eq!(in_a.iter().map(name_of).collect::<Vec<_>>(), ["p2", "p3"]);
@@ -101,9 +77,7 @@ pub async fn list_is_sorted_filtered_and_carries_revision(b: Backend) {
     assert!(store.list("secrets", None).0.is_empty());
     assert_eq!(store.list("configmaps", None).0.len(), 1);
 
-    store
-        .delete(&pod_key("a", "p2"), &Preconditions::default())
-        .unwrap();
+    store.delete(&pod_key("a", "p2"), &Preconditions::default()).unwrap();
     let (after, rv) = store.list("pods", Some("a"));
     assert_eq!(after.iter().map(name_of).collect::<Vec<_>>(), ["p3"]);
     assert_eq!(rv, 6);
@@ -142,9 +116,7 @@ pub async fn update_with_stale_resource_version_conflicts(b: Backend) {
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.to_string().starts_with(
-        "Operation cannot be fulfilled on pods \"web\": the object has been modified"
-    ));
+    assert!(err.to_string().starts_with("Operation cannot be fulfilled on pods \"web\": the object has been modified"));
     assert_eq!(image_of(&store.get(&k).unwrap()), "v2");
     assert_eq!(store.revision(), 2);
 }
@@ -165,10 +137,7 @@ pub async fn update_missing_is_not_found(b: Backend) {
     let store = b.open();
     let k = pod_key("default", "ghost");
     let err = store.update(&k, pod("default", "ghost", "x")).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::NotFound { key } if *key == k),
-        "{err:?}"
-    );
+    assert!(matches!(&err, StoreError::NotFound { key } if *key == k), "{err:?}");
     assert_eq!(err.to_string(), "pods \"ghost\" not found");
     assert_eq!(store.revision(), 0);
     assert!(store.get(&k).is_none());
@@ -190,9 +159,7 @@ pub async fn delete_returns_object_with_deletion_revision(b: Backend) {
     let store = b.open();
     let k = pod_key("default", "web");
     store.create(&k, pod("default", "web", "v1")).unwrap();
-    store
-        .create(&pod_key("default", "other"), pod("default", "other", "v1"))
-        .unwrap();
+    store.create(&pod_key("default", "other"), pod("default", "other", "v1")).unwrap();
 
     let deleted = store.delete(&k, &Preconditions::default()).unwrap();
     assert_eq!(rv_of(&deleted), 3);
@@ -216,29 +183,14 @@ pub async fn delete_preconditions(b: Backend) {
         resource_version: rv.map(Into::into),
     };
     let failing = [
-        (
-            "wrong uid",
-            pre(Some("uid-other"), None),
-            "UID in precondition: uid-other",
-        ),
-        (
-            "wrong rv",
-            pre(None, Some("7")),
-            "ResourceVersion in precondition: 7",
-        ),
-        (
-            "right uid, wrong rv",
-            pre(Some(uid), Some("2")),
-            "ResourceVersion in object meta: 1",
-        ),
+        ("wrong uid", pre(Some("uid-other"), None), "UID in precondition: uid-other"),
+        ("wrong rv", pre(None, Some("7")), "ResourceVersion in precondition: 7"),
+        ("right uid, wrong rv", pre(Some(uid), Some("2")), "ResourceVersion in object meta: 1"),
     ];
     for (name, p, text) in failing {
         match store.delete(&k, &p) {
             Err(StoreError::Conflict { message, .. }) => {
-                assert!(
-                    message.starts_with("Precondition failed: "),
-                    "{name}: {message}"
-                );
+                assert!(message.starts_with("Precondition failed: "), "{name}: {message}");
                 assert!(message.contains(text), "{name}: {message}");
             }
             other => panic!("{name}: {other:?}"),
@@ -280,9 +232,7 @@ pub async fn update_with_put_creates_then_modifies(b: Backend) {
     let k = pod_key("default", "web");
     let put_image = |image: &'static str| {
         move |cur: Option<&Value>| -> Result<Mutation, ()> {
-            let mut obj = cur
-                .cloned()
-                .unwrap_or_else(|| pod("default", "web", "none"));
+            let mut obj = cur.cloned().unwrap_or_else(|| pod("default", "web", "none"));
             obj["spec"]["containers"][0]["image"] = json!(image);
             Ok(Mutation::Put(obj))
         }
@@ -311,13 +261,8 @@ pub async fn update_with_delete(b: Backend) {
     assert_eq!(rv_of(&deleted), 2);
     assert!(store.get(&k).is_none());
 
-    let err = store
-        .update_with::<()>(&k, |_| Ok(Mutation::Delete))
-        .unwrap_err();
-    assert!(
-        matches!(err, UpdateError::Store(StoreError::NotFound { .. })),
-        "{err:?}"
-    );
+    let err = store.update_with::<()>(&k, |_| Ok(Mutation::Delete)).unwrap_err();
+    assert!(matches!(err, UpdateError::Store(StoreError::NotFound { .. })), "{err:?}");
     assert_eq!(store.revision(), 2);
 }
 
@@ -334,13 +279,8 @@ pub async fn update_with_aborted_writes_nothing(b: Backend) {
 pub async fn update_with_put_invalid_is_rejected(b: Backend) {
     let store = b.open();
     let k = pod_key("default", "web");
-    let err = store
-        .update_with::<()>(&k, |_| Ok(Mutation::Put(json!({"spec": {}}))))
-        .unwrap_err();
-    assert!(
-        matches!(err, UpdateError::Store(StoreError::InvalidObject(_))),
-        "{err:?}"
-    );
+    let err = store.update_with::<()>(&k, |_| Ok(Mutation::Put(json!({"spec": {}})))).unwrap_err();
+    assert!(matches!(err, UpdateError::Store(StoreError::InvalidObject(_))), "{err:?}");
     assert!(store.get(&k).is_none());
     assert_eq!(store.revision(), 0);
 }
@@ -348,22 +288,11 @@ pub async fn update_with_put_invalid_is_rejected(b: Backend) {
 pub async fn revision_increases_by_one_per_write(b: Backend) {
     let store = b.open();
     let k = key("configmaps", "ns", "cm");
-    let mut rvs = vec![rv_of(
-        &store.create(&k, configmap("ns", "cm", "1")).unwrap(),
-    )];
-    rvs.push(rv_of(
-        &store.update(&k, configmap("ns", "cm", "2")).unwrap(),
-    ));
-    rvs.push(rv_of(
-        &store
-            .update_with::<()>(&k, |_| Ok(Mutation::Put(configmap("ns", "cm", "3"))))
-            .unwrap()
-            .unwrap(),
-    ));
+    let mut rvs = vec![rv_of(&store.create(&k, configmap("ns", "cm", "1")).unwrap())];
+    rvs.push(rv_of(&store.update(&k, configmap("ns", "cm", "2")).unwrap()));
+    rvs.push(rv_of(&store.update_with::<()>(&k, |_| Ok(Mutation::Put(configmap("ns", "cm", "3")))).unwrap().unwrap()));
     rvs.push(rv_of(&store.delete(&k, &Preconditions::default()).unwrap()));
-    rvs.push(rv_of(
-        &store.create(&k, configmap("ns", "cm", "4")).unwrap(),
-    ));
+    rvs.push(rv_of(&store.create(&k, configmap("ns", "cm", "4")).unwrap()));
     assert_eq!(rvs, [1, 2, 3, 4, 5]);
     assert_eq!(store.revision(), 5);
 }
@@ -379,20 +308,13 @@ pub async fn concurrent_writers_get_unique_revisions(b: Backend) {
                 (0..PER_THREAD)
                     .map(|i| {
                         let name = format!("p{t}-{i}");
-                        rv_of(
-                            &store
-                                .create(&pod_key("ns", &name), pod("ns", &name, "x"))
-                                .unwrap(),
-                        )
+                        rv_of(&store.create(&pod_key("ns", &name), pod("ns", &name, "x")).unwrap())
                     })
                     .collect::<Vec<u64>>()
             })
         })
         .collect();
-    let mut rvs: Vec<u64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut rvs: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     rvs.sort_unstable();
     let want: Vec<u64> = (1..=(THREADS * PER_THREAD) as u64).collect();
     assert_eq!(rvs, want, "every revision used exactly once");
@@ -402,15 +324,8 @@ pub async fn concurrent_writers_get_unique_revisions(b: Backend) {
 pub async fn cluster_scoped_objects(b: Backend) {
     let store = b.open();
     let k = key("nodes", "", "node-1");
-    store
-        .create(&k, json!({"kind": "Node", "metadata": {"name": "node-1"}}))
-        .unwrap();
-    store
-        .create(
-            &key("namespaces", "", "default"),
-            json!({"metadata": {"name": "default"}}),
-        )
-        .unwrap();
+    store.create(&k, json!({"kind": "Node", "metadata": {"name": "node-1"}})).unwrap();
+    store.create(&key("namespaces", "", "default"), json!({"metadata": {"name": "default"}})).unwrap();
     let (nodes, _) = store.list("nodes", None);
     assert_eq!(nodes.len(), 1);
     assert_eq!(store.list("nodes", Some("")).0.len(), 1);
@@ -419,9 +334,7 @@ pub async fn cluster_scoped_objects(b: Backend) {
 
 pub async fn size_bytes_reports_file_size(b: Backend) {
     let store = b.open();
-    store
-        .create(&pod_key("ns", "p"), pod("ns", "p", "x"))
-        .unwrap();
+    store.create(&pod_key("ns", "p"), pod("ns", "p", "x")).unwrap();
     match b {
         Backend::Memory => assert_eq!(store.size_bytes(), 0),
         Backend::File { .. } => assert!(store.size_bytes() > 0),

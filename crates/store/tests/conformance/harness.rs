@@ -21,9 +21,7 @@ impl Backend {
     }
 
     pub fn file() -> Backend {
-        Backend::File {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Backend::File { dir: tempfile::tempdir().expect("tempdir") }
     }
 
     /// Path of the store file, for file backends.
@@ -110,9 +108,7 @@ pub async fn next_event(w: &mut Watch) -> WatchEvent {
 
 /// Next item (event, error or end), failing the test if none within a second.
 pub async fn next_item(w: &mut Watch) -> Option<Result<WatchEvent, StoreError>> {
-    tokio::time::timeout(Duration::from_secs(1), w.next())
-        .await
-        .expect("watch produced nothing within 1s")
+    tokio::time::timeout(Duration::from_secs(1), w.next()).await.expect("watch produced nothing within 1s")
 }
 
 /// Asserts that no event is ready now. Polls once: every event a write emits is
