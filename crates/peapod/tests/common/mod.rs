@@ -1,0 +1,443 @@
+//! End-to-end harness: a real `peapod serve` per test, with its own data and
+//! state dirs, API port, cgroup root, bridge and subnet, so tests run in
+//! parallel; `Drop` tears everything down even when the test failed, and
+//! `assert_clean` proves a daemon left nothing on the machine.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const PEAPOD: &str = env!("CARGO_BIN_EXE_peapod");
+
+/// The busybox rootfs tarball, built once per test binary from busybox-static.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let tar = dir.join(format!("busybox-{}.tar", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-rootfs.sh");
+        let out = Command::new("bash").arg(script).arg(&tar).output().expect("running make-busybox-rootfs.sh");
+        assert!(out.status.success(), "make-busybox-rootfs.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        tar
+    })
+}
+
+/// A slot (bridge name, subnet) reserved across processes with an atomic mkdir.
+struct NetSlot {
+    index: u32,
+    lock: PathBuf,
+}
+
+impl NetSlot {
+    fn take() -> NetSlot {
+        let base = Path::new("/tmp/peapod-test-slots");
+        std::fs::create_dir_all(base).unwrap();
+        for index in 0..200u32 {
+            let lock = base.join(index.to_string());
+            if std::fs::create_dir(&lock).is_ok() {
+                std::fs::write(lock.join("pid"), std::process::id().to_string()).unwrap();
+                return NetSlot { index, lock };
+            }
+            // A slot whose owner process is gone is stale: take it over.
+            let owner = std::fs::read_to_string(lock.join("pid")).unwrap_or_default();
+            if !owner.is_empty() && !Path::new(&format!("/proc/{}", owner.trim())).exists() {
+                let _ = std::fs::remove_dir_all(&lock);
+                if std::fs::create_dir(&lock).is_ok() {
+                    std::fs::write(lock.join("pid"), std::process::id().to_string()).unwrap();
+                    return NetSlot { index, lock };
+                }
+            }
+        }
+        panic!("no free test network slot");
+    }
+}
+
+impl Drop for NetSlot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.lock);
+    }
+}
+
+pub struct Daemon {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    pub cgroup_root: String,
+    pub bridge: String,
+    pub subnet: String,
+    child: Option<Child>,
+    slot: NetSlot,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    pub fn start(name: &str) -> Daemon {
+        let slot = NetSlot::take();
+        let dir = tempfile::Builder::new().prefix(&format!("peapod-e2e-{name}-")).tempdir().unwrap();
+        let mut d = Daemon {
+            name: name.to_owned(),
+            port: free_port(),
+            kubeconfig: dir.path().join("kubeconfig"),
+            cgroup_root: format!("/peapod-e2e-{}-{}", slot.index, std::process::id()),
+            bridge: format!("ppt{}", slot.index),
+            subnet: format!("10.{}.{}.0/24", 200 + slot.index / 250, slot.index % 250),
+            dir,
+            child: None,
+            slot,
+        };
+        d.spawn();
+        d
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Start (or restart) the daemon process and wait for /healthz.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(PEAPOD)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--kubeconfig-out")
+            .arg(&self.kubeconfig)
+            .args(["--cgroup-root", &self.cgroup_root, "--bridge", &self.bridge, "--pod-cidr", &self.subnet])
+            .arg("--cni-conf-dir")
+            .arg(self.dir.path().join("cni"))
+            .args(["--node-name", "e2e-node", "--log-level", "info,peapod=debug"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting peapod serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.kubeconfig.exists() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("daemon exited with {st}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not come up: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// kill -9 the daemon (containers must survive it).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Run `peapod <args>` against this daemon.
+    pub fn peapod(&self, args: &[&str]) -> Output {
+        Command::new(PEAPOD).args(args).env("KUBECONFIG", &self.kubeconfig).output().expect("running peapod")
+    }
+
+    /// Run a client verb that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.peapod(args);
+        assert!(
+            out.status.success(),
+            "peapod {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `peapod apply -f -` with `yaml` on stdin.
+    pub fn apply(&self, yaml: &str) -> String {
+        use std::io::Write;
+        let mut c = Command::new(PEAPOD)
+            .args(["apply", "-f", "-"])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn import_busybox(&self) {
+        self.ok(&["image", "import", busybox_tar().to_str().unwrap(), "busybox:latest"]);
+    }
+
+    /// The pod as JSON (None if it does not exist).
+    pub fn pod(&self, name: &str) -> Option<Value> {
+        let out = self.peapod(&["get", "pod", name, "-o", "json"]);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("pod json"))
+    }
+
+    /// Poll until `f` holds for the pod (or panic with the last state and the daemon log).
+    pub fn wait_pod(&self, name: &str, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(p) = self.pod(name) {
+                if f(&p) {
+                    return p;
+                }
+                last = Some(p);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("pod {name}: timed out waiting for {what}; last: {}\n--- daemon log:\n{}", serde_json::to_string_pretty(&last).unwrap(), tail(&self.log(), 60));
+    }
+
+    pub fn wait_running(&self, name: &str) -> Value {
+        self.wait_pod(name, "all containers running", Duration::from_secs(30), |p| {
+            let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array);
+            cs.is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.pointer("/state/running").is_some()))
+        })
+    }
+
+    pub fn wait_gone(&self, name: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.pod(name).is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("pod {name} still exists\n{}", tail(&self.log(), 60));
+    }
+
+    /// Processes that belong to this daemon's pods: shims (state dir on
+    /// their command line) and pause processes in our cgroup root.
+    pub fn pod_processes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let state = self.state_dir().to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+            if (cmd.contains("__shim") && cmd.contains(&state)) || cg.contains(&self.cgroup_root) {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                let st = stat.rsplit_once(')').map(|(a, b)| format!("{}) {}", a.rsplit_once('(').map(|x| x.1).unwrap_or(""), b.split_whitespace().take(2).collect::<Vec<_>>().join(" "))).unwrap_or_default();
+                out.push(format!("{name}: {cmd}[{st}]"));
+            }
+        }
+        out
+    }
+
+    /// Everything this daemon could leave on the machine, as a list of findings.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for p in self.pod_processes() {
+            found.push(format!("process {p}"));
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for dir in [self.state_dir(), self.data_dir()] {
+            let d = dir.to_string_lossy().into_owned();
+            for l in mounts.lines().filter(|l| l.split_whitespace().nth(4).is_some_and(|m| m.starts_with(&d))) {
+                found.push(format!("mount {l}"));
+            }
+        }
+        for sub in ["netns", "sandboxes", "containers"] {
+            for e in std::fs::read_dir(self.state_dir().join(sub)).into_iter().flatten().flatten() {
+                found.push(format!("state file {}", e.path().display()));
+            }
+        }
+        let runc = Command::new("runc").arg("--root").arg(self.state_dir().join("runc")).args(["list", "-q"]).output();
+        if let Ok(o) = runc {
+            for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
+                found.push(format!("runc container {id}"));
+            }
+        }
+        for h in ["memory", "cpu", "pids", "systemd", "unified"] {
+            let root = Path::new("/sys/fs/cgroup").join(h).join(self.cgroup_root.trim_start_matches('/'));
+            for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    found.push(format!("cgroup {}", e.path().display()));
+                }
+            }
+        }
+        for e in std::fs::read_dir(self.data_dir().join("pods")).into_iter().flatten().flatten() {
+            found.push(format!("pod dir {}", e.path().display()));
+        }
+        for e in std::fs::read_dir(self.data_dir().join("logs")).into_iter().flatten().flatten() {
+            found.push(format!("log dir {}", e.path().display()));
+        }
+        // Pod network: veths on our bridge, leases, NAT rules for our subnet.
+        let links = Command::new("ip").args(["-o", "link", "show", "master", &self.bridge]).output();
+        if let Ok(o) = links {
+            for l in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
+                found.push(format!("veth {l}"));
+            }
+        }
+        let ipam = self.data_dir().join("cni/ipam/peapod");
+        for e in std::fs::read_dir(&ipam).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.parse::<std::net::IpAddr>().is_ok() {
+                found.push(format!("IPAM lease {n}"));
+            }
+        }
+        let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
+        for table in ["nat", "filter"] {
+            if let Ok(o) = Command::new("iptables-save").args(["-t", table]).output() {
+                for l in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
+                    found.push(format!("iptables {table}: {l}"));
+                }
+            }
+        }
+        found
+    }
+
+    pub fn assert_clean(&self) {
+        // Exited processes may need a moment to be reaped by their parent.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = self.leftovers();
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            left = self.leftovers();
+        }
+        assert!(left.is_empty(), "left behind:\n{}\n--- daemon log:\n{}", left.join("\n"), tail(&self.log(), 40));
+    }
+
+    /// Last resort cleanup of whatever a failed test left.
+    fn force_clean(&mut self) {
+        let state = self.state_dir();
+        if let Ok(o) = Command::new("runc").arg("--root").arg(state.join("runc")).args(["list", "-q"]).output() {
+            for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
+                let _ = Command::new("runc").arg("--root").arg(state.join("runc")).args(["delete", "-f", id]).output();
+            }
+        }
+        for p in self.pod_processes() {
+            if let Some(pid) = p.split(':').next() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let base = self.dir.path().to_string_lossy().into_owned();
+        let mut ms: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(4)).filter(|m| m.starts_with(&base)).collect();
+        ms.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ms {
+            let _ = Command::new("umount").args(["-l", m]).output();
+        }
+        // CNI leftovers of this slot: its bridge and NAT rules for its subnet.
+        for l in Command::new("ip").args(["-o", "link", "show", "master", &self.bridge]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+            if let Some(name) = l.split(": ").nth(1).and_then(|n| n.split('@').next()) {
+                let _ = Command::new("ip").args(["link", "del", name]).output();
+            }
+        }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
+        let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
+        for table in ["nat", "filter"] {
+            let rules = Command::new("iptables-save").args(["-t", table]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
+                let args: Vec<&str> = l.split_whitespace().collect();
+                let mut cmd = vec!["-t", table, "-D"];
+                cmd.extend(args.iter().skip(1));
+                let _ = Command::new("iptables").args(&cmd).output();
+            }
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let root = h.path().join(self.cgroup_root.trim_start_matches('/'));
+            remove_cgroup_tree(&root);
+        }
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // Delete pods through the API first (the normal path), then stop.
+            let _ = self.peapod(&["delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false"]);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && !self.pod_processes().is_empty() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            self.stop();
+        }
+        self.force_clean();
+        let _ = &self.slot;
+    }
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The path of a real kubectl (the reference client).
+pub fn kubectl() -> PathBuf {
+    for p in ["/usr/bin/kubectl", "/usr/lib/google-cloud-sdk/bin/kubectl.1.33", "/usr/local/bin/kubectl"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("no kubectl found: the end-to-end tests need the real kubectl (/usr/bin/kubectl)");
+}
+
+/// A container's main pid, from the runtime's record.
+pub fn container_pid(d: &Daemon, container_id: &str) -> i32 {
+    let rec = std::fs::read_to_string(d.state_dir().join("containers").join(container_id).join("container.json")).unwrap();
+    let v: Value = serde_json::from_str(&rec).unwrap();
+    v["pid"].as_i64().unwrap() as i32
+}
+
+pub fn container_id(status: &Value) -> String {
+    status["containerID"].as_str().unwrap().trim_start_matches("runc://").to_owned()
+}
