@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod clock;
 pub mod env;
 pub mod events;
+mod image_pull;
 pub mod node_object;
 pub mod plan;
 pub mod podconfig;

@@ -10,7 +10,6 @@ use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
 
-use peapod_image::ImageInfo;
 use peapod_runtime::{ContainerState, PodSandboxConfig, RuntimeService, SandboxState};
 use peapod_store::{Mutation, ObjKey, Preconditions};
 
@@ -26,7 +25,7 @@ use crate::{Ctx, PodEntry};
 /// kubelet's minimum grace period when killing a container.
 const MIN_GRACE_SECONDS: i64 = 2;
 
-fn involved(pod: &Pod, field_path: &str) -> InvolvedObject {
+pub(crate) fn involved(pod: &Pod, field_path: &str) -> InvolvedObject {
     let m = &pod.metadata;
     InvolvedObject {
         kind: "Pod".into(),
@@ -37,7 +36,7 @@ fn involved(pod: &Pod, field_path: &str) -> InvolvedObject {
     }
 }
 
-fn field_path(pod: &Pod, name: &str) -> String {
+pub(crate) fn field_path(pod: &Pod, name: &str) -> String {
     if init_containers(pod).iter().any(|c| c.name == name) {
         format!("spec.initContainers{{{name}}}")
     } else {
@@ -315,67 +314,6 @@ fn set_waiting<R: RuntimeService>(ctx: &Ctx<R>, uid: &str, name: &str, w: Option
     }
 }
 
-/// Resolve the image a container names (pull comes with the registry client).
-async fn image_for<R: RuntimeService>(ctx: &Ctx<R>, pod: &Pod, c: &Container) -> Result<ImageInfo, Waiting> {
-    let image = c.image.clone().unwrap_or_default();
-    if let Err(e) = peapod_image::reference::Reference::parse(&image) {
-        return Err(Waiting {
-            reason: "InvalidImageName".into(),
-            message: format!("Failed to apply default image tag {image:?}: {e}"),
-        });
-    }
-    let images = ctx.images.clone();
-    let i2 = image.clone();
-    let found = tokio::task::spawn_blocking(move || images.get(&i2)).await.ok().and_then(|r| r.ok()).flatten();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let fp = field_path(pod, &c.name);
-    match found {
-        Some(info) => {
-            ctx.events.record(
-                &involved(pod, &fp),
-                EventType::Normal,
-                Reason::Pulled,
-                &format!("Container image \"{image}\" already present on machine"),
-            );
-            Ok(info)
-        }
-        None if c.image_pull_policy.as_deref() == Some("Never") => {
-            let msg = format!("Container image \"{image}\" is not present with pull policy of Never");
-            ctx.events.record(&involved(pod, &fp), EventType::Warning, Reason::Failed, "Error: ErrImageNeverPull");
-            Err(Waiting { reason: "ErrImageNeverPull".into(), message: msg })
-        }
-        None => {
-            // ErrImagePull first, then ImagePullBackOff while the back-off runs.
-            let key = format!("{uid}/~pull/{}", c.name);
-            let now = ctx.clock.now();
-            let mut b = ctx.backoff.lock().expect("lock");
-            if b.remaining(&key, now, now).is_some() {
-                ctx.events.record(
-                    &involved(pod, &fp),
-                    EventType::Normal,
-                    Reason::BackOff,
-                    &format!("Back-off pulling image \"{image}\""),
-                );
-                return Err(Waiting {
-                    reason: "ImagePullBackOff".into(),
-                    message: format!("Back-off pulling image \"{image}\""),
-                });
-            }
-            b.next(&key, now);
-            let msg = format!(
-                "failed to pull and unpack image \"{image}\": image not found in the local store (import it with `peapod image import`)"
-            );
-            ctx.events.record(
-                &involved(pod, &fp),
-                EventType::Warning,
-                Reason::Failed,
-                &format!("Failed to pull image \"{image}\": {msg}"),
-            );
-            Err(Waiting { reason: "ErrImagePull".into(), message: msg })
-        }
-    }
-}
-
 /// Create and start one container; records the waiting reason on failure.
 async fn start_container<R: RuntimeService>(
     ctx: &Arc<Ctx<R>>,
@@ -410,7 +348,7 @@ async fn start_container<R: RuntimeService>(
         set_waiting(ctx, &uid, &c.name, Some(w));
         false
     };
-    let image = match image_for(ctx, pod, c).await {
+    let image = match crate::image_pull::ensure_image(ctx, pod, c).await {
         Ok(i) => i,
         Err(w) => return fail(w),
     };

@@ -91,7 +91,8 @@ fn busy_pod_expands_env_in_args_and_restarts_with_backoff() {
     assert_eq!(logs.trim(), "ubuntu, on");
     // In the back-off it shows CrashLoopBackOff, as kubectl does.
     d.wait_pod("busy-pod", "CrashLoopBackOff", Duration::from_secs(20), |p| {
-        statuses(p).first().and_then(|c| c.pointer("/state/waiting/reason")).and_then(Value::as_str) == Some("CrashLoopBackOff")
+        statuses(p).first().and_then(|c| c.pointer("/state/waiting/reason")).and_then(Value::as_str)
+            == Some("CrashLoopBackOff")
     });
     let table = d.ok(&["get", "pods"]);
     assert!(table.contains("CrashLoopBackOff"), "{table}");
@@ -149,7 +150,11 @@ fn kubectl_lists_pods_and_bad_input_gets_status_errors() {
     let out = Command::new(kubectl()).args(["--kubeconfig", kc, "get", "pods"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.starts_with("NAME") && text.lines().any(|l| l.starts_with("my-web ") && l.contains("2/2") && l.contains("Running")), "{text}");
+    assert!(
+        text.starts_with("NAME")
+            && text.lines().any(|l| l.starts_with("my-web ") && l.contains("2/2") && l.contains("Running")),
+        "{text}"
+    );
 
     let bad = |yaml: &str| {
         use std::io::Write;
@@ -173,7 +178,9 @@ fn kubectl_lists_pods_and_bad_input_gets_status_errors() {
     let e = bad("apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers:\n  - name: c\n");
     assert!(e.contains("spec.containers[0].image: Required value"), "{e}");
     // Invalid name: 422 naming metadata.name.
-    let e = bad("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers:\n  - {name: c, image: busybox}\n");
+    let e = bad(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
+    );
     assert!(e.contains("metadata.name: Invalid value: \"Bad_Name\""), "{e}");
 
     // The raw API answers with Status bodies and the right codes.
@@ -181,7 +188,15 @@ fn kubectl_lists_pods_and_bad_input_gets_status_errors() {
     let token = token_line.lines().find_map(|l| l.trim().strip_prefix("token: ")).unwrap().to_owned();
     let curl = |method: &str, path: &str, body: &str| -> (u16, Value) {
         let out = Command::new("curl")
-            .args(["-sk", "-X", method, "-H", &format!("Authorization: Bearer {token}"), "-H", "Content-Type: application/json"])
+            .args([
+                "-sk",
+                "-X",
+                method,
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "-H",
+                "Content-Type: application/json",
+            ])
             .args(["-w", "\n%{http_code}", "--data-binary", body])
             .arg(format!("https://127.0.0.1:{}{path}", d.port))
             .output()
@@ -190,7 +205,11 @@ fn kubectl_lists_pods_and_bad_input_gets_status_errors() {
         let (body, code) = text.rsplit_once('\n').unwrap();
         (code.parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
     };
-    let (code, st) = curl("POST", "/api/v1/namespaces/default/pods", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}"#);
+    let (code, st) = curl(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"containers":[{"name":"c"}]}}"#,
+    );
     assert_eq!(code, 422);
     assert_eq!(st["kind"], "Status");
     assert_eq!(st["reason"], "Invalid");
@@ -201,13 +220,21 @@ fn kubectl_lists_pods_and_bad_input_gets_status_errors() {
     assert_eq!((code, st["message"].as_str()), (404, Some("pods \"nosuch\" not found")));
     let (code, st) = curl("DELETE", "/peapod/v1/images/nosuch:1", "");
     assert_eq!((code, st["reason"].as_str()), (404, Some("NotFound")));
-    let out = Command::new("curl").args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"]).arg(format!("https://127.0.0.1:{}/api/v1/pods", d.port)).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("https://127.0.0.1:{}/api/v1/pods", d.port))
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401", "no token, no access");
 
     // An unknown image: the pod is accepted and reports ErrImagePull.
     d.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: noimg}\nspec:\n  containers:\n  - {name: c, image: 'nosuch/image:1'}\n");
     d.wait_pod("noimg", "ErrImagePull", Duration::from_secs(20), |p| {
-        statuses(p).first().and_then(|c| c.pointer("/state/waiting/reason")).and_then(Value::as_str).is_some_and(|r| r == "ErrImagePull" || r == "ImagePullBackOff")
+        statuses(p)
+            .first()
+            .and_then(|c| c.pointer("/state/waiting/reason"))
+            .and_then(Value::as_str)
+            .is_some_and(|r| r == "ErrImagePull" || r == "ImagePullBackOff")
     });
 
     // The daemon and the store are intact: my-web still runs, the bad pods were never stored.

@@ -106,7 +106,8 @@ impl Daemon {
 
     /// Start (or restart) the daemon process and wait for /healthz.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
         let child = Command::new(PEAPOD)
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             .arg("--data-dir")
@@ -228,7 +229,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("pod {name}: timed out waiting for {what}; last: {}\n--- daemon log:\n{}", serde_json::to_string_pretty(&last).unwrap(), tail(&self.log(), 60));
+        panic!(
+            "pod {name}: timed out waiting for {what}; last: {}\n--- daemon log:\n{}",
+            serde_json::to_string_pretty(&last).unwrap(),
+            tail(&self.log(), 60)
+        );
     }
 
     pub fn wait_running(&self, name: &str) -> Value {
@@ -264,7 +269,16 @@ impl Daemon {
             let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
             if (cmd.contains("__shim") && cmd.contains(&state)) || cg.contains(&self.cgroup_root) {
                 let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                let st = stat.rsplit_once(')').map(|(a, b)| format!("{}) {}", a.rsplit_once('(').map(|x| x.1).unwrap_or(""), b.split_whitespace().take(2).collect::<Vec<_>>().join(" "))).unwrap_or_default();
+                let st = stat
+                    .rsplit_once(')')
+                    .map(|(a, b)| {
+                        format!(
+                            "{}) {}",
+                            a.rsplit_once('(').map(|x| x.1).unwrap_or(""),
+                            b.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+                        )
+                    })
+                    .unwrap_or_default();
                 out.push(format!("{name}: {cmd}[{st}]"));
             }
         }
@@ -326,7 +340,9 @@ impl Daemon {
         let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
         for table in ["nat", "filter"] {
             if let Ok(o) = Command::new("iptables-save").args(["-t", table]).output() {
-                for l in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
+                for l in
+                    String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("-A") && l.contains(&prefix))
+                {
                     found.push(format!("iptables {table}: {l}"));
                 }
             }
@@ -360,13 +376,20 @@ impl Daemon {
         }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let base = self.dir.path().to_string_lossy().into_owned();
-        let mut ms: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(4)).filter(|m| m.starts_with(&base)).collect();
+        let mut ms: Vec<&str> =
+            mounts.lines().filter_map(|l| l.split_whitespace().nth(4)).filter(|m| m.starts_with(&base)).collect();
         ms.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in ms {
             let _ = Command::new("umount").args(["-l", m]).output();
         }
         // CNI leftovers of this slot: its bridge and NAT rules for its subnet.
-        for l in Command::new("ip").args(["-o", "link", "show", "master", &self.bridge]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+        for l in Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.bridge])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+        {
             if let Some(name) = l.split(": ").nth(1).and_then(|n| n.split('@').next()) {
                 let _ = Command::new("ip").args(["link", "del", name]).output();
             }
@@ -374,7 +397,11 @@ impl Daemon {
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
         let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
         for table in ["nat", "filter"] {
-            let rules = Command::new("iptables-save").args(["-t", table]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            let rules = Command::new("iptables-save")
+                .args(["-t", table])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
             for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
                 let args: Vec<&str> = l.split_whitespace().collect();
                 let mut cmd = vec!["-t", table, "-D"];
@@ -433,7 +460,8 @@ pub fn kubectl() -> PathBuf {
 
 /// A container's main pid, from the runtime's record.
 pub fn container_pid(d: &Daemon, container_id: &str) -> i32 {
-    let rec = std::fs::read_to_string(d.state_dir().join("containers").join(container_id).join("container.json")).unwrap();
+    let rec =
+        std::fs::read_to_string(d.state_dir().join("containers").join(container_id).join("container.json")).unwrap();
     let v: Value = serde_json::from_str(&rec).unwrap();
     v["pid"].as_i64().unwrap() as i32
 }
