@@ -240,6 +240,10 @@ async fn run(a: ServeArgs) -> Result<()> {
         tracing::info!("shutting down; pods keep running");
     };
     peapod_server::serve(listener, &pki, peapod_server::router(state), shutdown).await.context("serving the API")?;
+    // The cgroup root is ours; leave it only while pods still use it.
+    if peapod_runtime::cgroups::children(&a.cgroup_root).is_empty() {
+        let _ = peapod_runtime::cgroups::remove(&a.cgroup_root);
+    }
     Ok(())
 }
 
