@@ -3,6 +3,9 @@
 # iptables, busybox-static (for the demo/test image), and build tools.
 set -euo pipefail
 pkgs=(runc containernetworking-plugins iptables iproute2 busybox-static curl ca-certificates gcc libc6-dev util-linux)
+# Image tests: a loopback registry (docker-registry), pushes and archives (skopeo),
+# OCI layouts for scripts/bench-pull.sh (umoci), htpasswd for registry auth (apache2-utils).
+pkgs+=(docker-registry skopeo umoci apache2-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

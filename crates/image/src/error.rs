@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::reference::ReferenceErrorKind;
 
@@ -140,9 +141,142 @@ pub enum ImageError {
     #[error("unsupported layer compression {0}: only plain, gzip and zstd tar are supported")]
     UnsupportedCompression(&'static str),
 
+    /// A registry request could not be made or its body not read
+    /// (connection refused, TLS failure, reset, timeout).
+    #[error("request to {url} failed")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The registry wants credentials, or refused the ones given.
+    #[error("pull access denied for {name}: {detail}")]
+    Unauthorized {
+        /// `host/repository` of the endpoint.
+        name: String,
+        /// What was missing or refused, with the registry's message.
+        detail: String,
+    },
+
+    /// The registry has no such manifest or blob.
+    #[error("{url}: not found: {detail}")]
+    RegistryNotFound {
+        /// The URL requested.
+        url: String,
+        /// The registry's message.
+        detail: String,
+    },
+
+    /// Any other error status from a registry.
+    #[error("{url}: unexpected status {status}: {detail}")]
+    RegistryStatus {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The registry's message.
+        detail: String,
+    },
+
+    /// A document or blob whose media type this store cannot use.
+    #[error("unsupported media type {0}")]
+    UnsupportedMediaType(String),
+
+    /// An index without a manifest for our platform.
+    #[error("no image for platform {wanted} in the manifest list (it has: {available})")]
+    NoMatchingPlatform {
+        /// The platform we run on.
+        wanted: String,
+        /// The platforms the index lists.
+        available: String,
+    },
+
+    /// A document larger than we read into memory.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// "manifest", "image config".
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// A blob whose length is not the one its descriptor announced.
+    #[error("blob {digest} has {actual} bytes, but its descriptor says {expected}")]
+    SizeMismatch {
+        /// The blob's digest.
+        digest: String,
+        /// The descriptor's size.
+        expected: u64,
+        /// Bytes received (at least; counting stops past the expected size).
+        actual: u64,
+    },
+
+    /// Credentials that cannot be decoded (a `.dockerconfigjson`, `--creds`).
+    #[error("invalid registry credentials: {0}")]
+    InvalidCredentials(String),
+
+    /// A registries configuration file that cannot be used.
+    #[error("invalid registries config {path}: {reason}")]
+    InvalidRegistriesConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The registries configuration blocks this image.
+    #[error("pulling {0} is blocked by the registries configuration")]
+    Blocked(String),
+
+    /// A pull failed; the cause is the source.
+    #[error("failed to pull and unpack image {reference:?}")]
+    Pull {
+        /// The reference as given.
+        reference: String,
+        /// Why.
+        #[source]
+        source: Box<ImageError>,
+    },
+
+    /// An error shared by every waiter of a deduplicated operation (a pull
+    /// several callers asked for at once).
+    #[error(transparent)]
+    Shared(Arc<ImageError>),
+
+    /// A background task of this crate died (a bug; the message says where).
+    #[error("internal error: {0}")]
+    TaskFailed(String),
+
+    /// An `image load` archive that is neither a docker-archive nor an
+    /// OCI archive, or is incomplete.
+    #[error("invalid image archive: {0}")]
+    InvalidImageArchive(String),
+
     /// A path that cannot appear in overlay mount options.
     #[error("path {0} contains ':' or ',' and cannot be used in overlay mount options")]
     UnsafeMountPath(PathBuf),
+}
+
+impl ImageError {
+    /// This error and its causes on one line, `: `-separated (for events
+    /// and API messages, where there is no room for a chain).
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            // Transparent wrappers repeat their inner message.
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            cur = e.source();
+        }
+        out
+    }
 }
 
 /// Attach an operation name and a path to an I/O result.

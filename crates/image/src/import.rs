@@ -76,6 +76,7 @@ impl ImageStore {
             }],
         };
         let info = self.inner.commit_image(&[layer], &config_file, &reference)?;
+        self.inner.touch(&info.id);
         tracing::info!(reference = %reference, id = %info.id, "imported image");
         Ok(info)
     }

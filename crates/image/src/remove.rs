@@ -75,7 +75,7 @@ impl ImageStore {
         inner.save_index(&index)?;
 
         let orphans: Vec<_> = resolved.manifests.iter().filter(|m| !index.contains(m)).cloned().collect();
-        let deleted = inner.collect_garbage(&state, &index, &orphans)?;
+        let deleted = inner.collect_garbage(&state, &index, &orphans)?.deleted;
         tracing::info!(name = name_or_id, ?untag, ?deleted, "removed image");
         Ok(RemoveReport { untagged: untag, deleted })
     }

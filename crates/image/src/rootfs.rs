@@ -65,6 +65,7 @@ impl ImageStore {
             return Err(ImageError::NotFound(image.id.clone()));
         }
         let loaded = inner.load_image(&manifest_digest)?;
+        inner.touch(&image.id);
         let diff_ids = &loaded.config.rootfs.diff_ids;
         // Held until the mount description exists: a concurrent remove of
         // another image sharing these layers must not delete them meanwhile.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File};
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,7 +67,37 @@ impl Snapshotter {
         })
     }
 
+    /// Like [`Snapshotter::ensure`], for a layer still arriving: unpack from
+    /// `reader` while it streams, then let `before_commit` finish with it
+    /// (drain it, verify and commit the blob) before the snapshot is put in
+    /// place. If the snapshot already exists, only `before_commit` runs.
+    /// Returns whether it unpacked.
+    pub(crate) fn ensure_streaming<R: Read>(
+        &self,
+        diff_id: &Digest,
+        reader: &mut R,
+        before_commit: impl FnOnce(&mut R) -> Result<(), ImageError>,
+    ) -> Result<bool, ImageError> {
+        self.with_layer_lock(diff_id, || {
+            if self.exists(diff_id) {
+                before_commit(reader)?;
+                return Ok(false);
+            }
+            self.unpack_from(diff_id, reader, before_commit)?;
+            Ok(true)
+        })
+    }
+
     fn unpack(&self, diff_id: &Digest, blob: File) -> Result<(), ImageError> {
+        self.unpack_from(diff_id, &mut BufReader::new(blob), |_| Ok(()))
+    }
+
+    fn unpack_from<R: Read>(
+        &self,
+        diff_id: &Digest,
+        reader: &mut R,
+        before_commit: impl FnOnce(&mut R) -> Result<(), ImageError>,
+    ) -> Result<(), ImageError> {
         let staging = TempGuard::new(temp_path(&self.tmp, "snapshot"));
         let fs_dir = staging.path().join(FS_DIR);
         let mut builder = DirBuilder::new();
@@ -79,13 +109,14 @@ impl Snapshotter {
         fs::set_permissions(&fs_dir, fs::Permissions::from_mode(0o755)).at("chmod", &fs_dir)?;
 
         let started = std::time::Instant::now();
-        let unpacked = unpack_layer(BufReader::new(blob), &fs_dir, &self.limits)?;
+        let unpacked = unpack_layer(&mut *reader, &fs_dir, &self.limits)?;
         if &unpacked.diff_id != diff_id {
             return Err(ImageError::DigestMismatch {
                 expected: diff_id.to_string(),
                 actual: unpacked.diff_id.to_string(),
             });
         }
+        before_commit(reader)?;
         // Why syncfs before the rename: the rename makes the snapshot
         // "complete" for every later reader; without flushing the files
         // first, a crash could leave a complete-looking snapshot with empty

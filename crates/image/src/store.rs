@@ -15,26 +15,39 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use crate::content::ContentStore;
 use crate::digest::{Digest, is_sha256_hex};
 use crate::error::{ImageError, IoContext};
+use crate::gc::{GcPolicy, UsageLog};
 use crate::image::ImageInfo;
 use crate::index;
 use crate::oci::{ConfigFile, Descriptor, Index, Manifest, OCI_LAYOUT};
+use crate::pull::Flights;
 use crate::reference::Reference;
+use crate::registry::RegistriesConfig;
+use crate::registry::client::RegistryClient;
 use crate::snapshot::Snapshotter;
 use crate::unpack::UnpackLimits;
 
 /// Shortest image id prefix accepted for lookups (like Docker's short ids).
 pub const MIN_ID_PREFIX: usize = 4;
 
+/// Partial downloads untouched for this long are deleted when the store
+/// opens (a pull that was never retried).
+const STALE_INGEST: Duration = Duration::from_secs(24 * 3600);
+
 /// Tunables for [`ImageStore::open_with`].
 #[derive(Clone, Debug, Default)]
 pub struct StoreOptions {
     /// Caps applied when unpacking layers.
     pub unpack_limits: UnpackLimits,
+    /// Mirrors, insecure and blocked registries for pulls.
+    pub registries: RegistriesConfig,
+    /// When [`ImageStore::collect_images`] deletes unused images.
+    pub gc: GcPolicy,
 }
 
 /// peapod's image store: an OCI image layout plus unpacked layer snapshots
@@ -50,6 +63,15 @@ pub(crate) struct Inner {
     pub(crate) tmp: PathBuf,
     pub(crate) content: ContentStore,
     pub(crate) snapshots: Snapshotter,
+    /// Partial layer downloads, named by blob hex; kept across restarts so
+    /// an interrupted pull resumes.
+    pub(crate) ingest: PathBuf,
+    pub(crate) registries: RegistriesConfig,
+    pub(crate) gc: GcPolicy,
+    /// Built on first pull (TLS roots are read then, not at open).
+    client: OnceLock<RegistryClient>,
+    pub(crate) flights: Flights,
+    pub(crate) usage: UsageLog,
     state: Mutex<State>,
 }
 
@@ -87,6 +109,15 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// What a garbage collection deleted.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    /// Deleted image ids, then deleted layers' diff_ids.
+    pub(crate) deleted: Vec<String>,
+    /// Bytes the deleted blobs and snapshots used.
+    pub(crate) freed: u64,
+}
+
 /// How a name matched an image.
 pub(crate) enum Matched {
     /// By reference (normalized).
@@ -120,7 +151,8 @@ impl ImageStore {
         let blobs = root.join("blobs").join("sha256");
         let snapshots = root.join("snapshots");
         let tmp = root.join("tmp");
-        for dir in [&blobs, &snapshots, &tmp] {
+        let ingest = root.join("ingest");
+        for dir in [&blobs, &snapshots, &tmp, &ingest] {
             fs::create_dir_all(dir).at("create directory", dir)?;
         }
         for entry in fs::read_dir(&tmp).at("read directory", &tmp)? {
@@ -129,6 +161,7 @@ impl ImageStore {
                 if path.is_dir() && !path.is_symlink() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
             result.at("remove leftover", &path)?;
         }
+        prune_stale_ingest(&ingest);
         let layout = root.join("oci-layout");
         if !layout.exists() {
             fs::write(&layout, OCI_LAYOUT).at("write", &layout)?;
@@ -138,6 +171,12 @@ impl ImageStore {
             content: ContentStore::new(blobs, tmp.clone()),
             snapshots: Snapshotter::new(snapshots, tmp.clone(), options.unpack_limits),
             tmp,
+            ingest,
+            registries: options.registries,
+            gc: options.gc,
+            client: OnceLock::new(),
+            flights: Flights::default(),
+            usage: UsageLog::open(&root.join("usage.json")),
             state: Mutex::new(State::default()),
         };
         // Fail now, not on first use, if the index is unreadable.
@@ -194,7 +233,21 @@ impl ImageStore {
     }
 }
 
-fn du(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<u64, ImageError> {
+/// Delete partial downloads nobody came back for.
+fn prune_stale_ingest(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() > STALE_INGEST);
+        if old && let Err(e) = fs::remove_file(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove stale partial download");
+        }
+    }
+}
+
+pub(crate) fn du(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<u64, ImageError> {
     let mut total = 0;
     for entry in fs::read_dir(dir).at("read directory", dir)? {
         let entry = entry.at("read directory", dir)?;
@@ -214,6 +267,15 @@ impl Inner {
         // The guarded data is only lease counters; a panic elsewhere cannot
         // leave them inconsistent, and index.json is replaced atomically.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The registry client, built on first use.
+    pub(crate) fn registry_client(&self) -> Result<&RegistryClient, ImageError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = RegistryClient::new()?;
+        Ok(self.client.get_or_init(|| built))
     }
 
     pub(crate) fn index_path(&self) -> PathBuf {
@@ -357,8 +419,8 @@ impl Inner {
             // The reference is already updated; failing to clean up the old
             // image must not turn that into an error.
             match self.collect_garbage(state, index, std::slice::from_ref(&old)) {
-                Ok(deleted) => {
-                    tracing::info!(%reference, ?deleted, "reference moved; old image deleted")
+                Ok(collected) => {
+                    tracing::info!(%reference, deleted = ?collected.deleted, "reference moved; old image deleted")
                 }
                 Err(e) => {
                     tracing::warn!(%reference, manifest = %old, error = %e, "cannot delete the image the reference moved off")
@@ -378,17 +440,11 @@ impl Inner {
         state: &State,
         index: &Index,
         orphans: &[Digest],
-    ) -> Result<Vec<String>, ImageError> {
-        let mut live: HashSet<Digest> = state.leases.keys().cloned().collect();
-        for digest in index.manifest_digests() {
-            live.insert(digest.clone());
-            let image = self.load_image(&digest)?;
-            live.insert(image.manifest.config.digest.clone());
-            live.extend(image.manifest.layers.iter().map(|l| l.digest.clone()));
-            live.extend(image.config.rootfs.diff_ids.iter().cloned());
-        }
+    ) -> Result<Collected, ImageError> {
+        let live = self.live_digests(state, index)?;
         let mut deleted_ids = Vec::new();
         let mut deleted_layers = Vec::new();
+        let mut freed = 0;
         for orphan in orphans {
             if live.contains(orphan) {
                 continue;
@@ -403,25 +459,91 @@ impl Inner {
             // Manifest first: once it is gone nothing points at the rest, so
             // an interrupted collection leaves unreferenced blobs, never an
             // image with missing parts.
+            freed += self.blob_size(orphan);
             self.content.delete(orphan)?;
             let Some(image) = image else { continue };
             let config = &image.manifest.config.digest;
-            if !live.contains(config) && self.content.delete(config)? {
-                deleted_ids.push(config.to_string());
+            if !live.contains(config) {
+                let size = self.blob_size(config);
+                if self.content.delete(config)? {
+                    freed += size;
+                    deleted_ids.push(config.to_string());
+                    self.usage.forget(&config.to_string());
+                }
             }
             for layer in &image.manifest.layers {
                 if !live.contains(&layer.digest) {
-                    self.content.delete(&layer.digest)?;
+                    let size = self.blob_size(&layer.digest);
+                    if self.content.delete(&layer.digest)? {
+                        freed += size;
+                    }
                 }
             }
             for diff_id in &image.config.rootfs.diff_ids {
-                if !live.contains(diff_id) && self.snapshots.remove(diff_id)? {
-                    deleted_layers.push(diff_id.to_string());
+                if !live.contains(diff_id) && self.snapshots.exists(diff_id) {
+                    let size = du(&self.snapshots.fs_path(diff_id), &mut HashSet::new()).unwrap_or(0);
+                    if self.snapshots.remove(diff_id)? {
+                        freed += size;
+                        deleted_layers.push(diff_id.to_string());
+                    }
                 }
             }
         }
         deleted_ids.extend(deleted_layers);
-        Ok(deleted_ids)
+        Ok(Collected { deleted: deleted_ids, freed })
+    }
+
+    /// Every digest (blobs and diff_ids) an indexed image uses or a lease
+    /// protects. Called with the state lock held.
+    pub(crate) fn live_digests(&self, state: &State, index: &Index) -> Result<HashSet<Digest>, ImageError> {
+        let mut live: HashSet<Digest> = state.leases.keys().cloned().collect();
+        for digest in index.manifest_digests() {
+            live.insert(digest.clone());
+            let image = self.load_image(&digest)?;
+            live.insert(image.manifest.config.digest.clone());
+            live.extend(image.manifest.layers.iter().map(|l| l.digest.clone()));
+            live.extend(image.config.rootfs.diff_ids.iter().cloned());
+        }
+        Ok(live)
+    }
+
+    /// Delete blobs and snapshots that nothing uses: what failed or
+    /// abandoned pulls and loads fetched. Returns the bytes freed.
+    pub(crate) fn sweep_unreferenced(&self) -> Result<u64, ImageError> {
+        let state = self.state();
+        let index = self.load_index()?;
+        let live = self.live_digests(&state, &index)?;
+        let mut freed = 0;
+        let blobs = self.root.join("blobs").join("sha256");
+        for entry in fs::read_dir(&blobs).at("read directory", &blobs)? {
+            let name = entry.at("read directory", &blobs)?.file_name();
+            let Ok(digest) = Digest::from_hex(&name.to_string_lossy()) else { continue };
+            if !live.contains(&digest) {
+                let size = self.blob_size(&digest);
+                if self.content.delete(&digest)? {
+                    freed += size;
+                }
+            }
+        }
+        let snapshots = self.root.join("snapshots");
+        for entry in fs::read_dir(&snapshots).at("read directory", &snapshots)? {
+            let name = entry.at("read directory", &snapshots)?.file_name();
+            let Ok(diff_id) = Digest::from_hex(&name.to_string_lossy()) else { continue };
+            if !live.contains(&diff_id) {
+                let size = du(&self.snapshots.fs_path(&diff_id), &mut HashSet::new()).unwrap_or(0);
+                if self.snapshots.remove(&diff_id)? {
+                    freed += size;
+                }
+            }
+        }
+        if freed > 0 {
+            tracing::info!(freed, "deleted unreferenced blobs and snapshots");
+        }
+        Ok(freed)
+    }
+
+    fn blob_size(&self, digest: &Digest) -> u64 {
+        fs::metadata(self.content.path(digest)).map(|m| m.len()).unwrap_or(0)
     }
 }
 

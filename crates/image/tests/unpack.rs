@@ -355,7 +355,10 @@ fn import_of_a_bomb_or_hostile_layer_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = ImageStore::open_with(
         &dir.path().join("images"),
-        StoreOptions { unpack_limits: UnpackLimits { max_bytes: 1 << 20, ..UnpackLimits::default() } },
+        StoreOptions {
+            unpack_limits: UnpackLimits { max_bytes: 1 << 20, ..UnpackLimits::default() },
+            ..StoreOptions::default()
+        },
     )
     .unwrap();
     let mut t = TarBuilder::new();
@@ -376,4 +379,25 @@ fn import_of_a_bomb_or_hostile_layer_commits_nothing() {
         assert!(!s.root().join("escape").exists());
         assert!(!s.root().join("tmp/escape").exists());
     }
+}
+
+#[test]
+fn a_missing_tar_footer_is_accepted_only_inside_a_compressed_stream() {
+    // umoci (Go's archive/tar without Close) writes layers that end right
+    // after the last entry; gzip's own trailer proves such a stream whole.
+    let mut t = TarBuilder::new();
+    t.dir("d", 0o755).file("d/f", b"data", 0o644);
+    let full = t.finish();
+    let footerless = full[..full.len() - 1024].to_vec();
+    assert!(footerless.iter().rev().take(512).any(|&b| b != 0), "ends on a header, not on zero blocks");
+    let dir = tempfile::tempdir().unwrap();
+    let gz_dest = dir.path().join("gz");
+    fs::create_dir(&gz_dest).unwrap();
+    let u = unpack_layer(&gzip(&footerless)[..], &gz_dest, &UnpackLimits::default()).unwrap();
+    assert_eq!(u.diff_id, Digest::of_bytes(&footerless));
+    assert_eq!(fs::read(gz_dest.join("d/f")).unwrap(), b"data");
+    let plain_dest = dir.path().join("plain");
+    fs::create_dir(&plain_dest).unwrap();
+    let err = unpack_layer(&footerless[..], &plain_dest, &UnpackLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("invalid layer archive"), "{err}");
 }

@@ -10,10 +10,23 @@
 //! - `GET /peapod/v1/images/<ref, one escaped path segment>` → the image,
 //!   printed as a JSON array like `podman image inspect`;
 //! - `DELETE /peapod/v1/images/<ref>` → `{"untagged":[..],"deleted":[..]}`,
-//!   printed as `Untagged: ...` / `Deleted: ...` lines.
+//!   printed as `Untagged: ...` / `Deleted: ...` lines;
+//! - `POST /peapod/v1/images/pull?reference=REF` (credentials in the JSON
+//!   body) → progress as JSON lines, shown by [`pull`] (bars on a
+//!   terminal, one line per layer state otherwise);
+//! - `POST /peapod/v1/images/load` with the archive streamed as the body →
+//!   `Loaded image: REF` lines;
+//! - `GET /peapod/v1/images/save?name=N...&format=F` → the archive, streamed
+//!   to the `-o` file (or stdout when it is not a terminal);
+//! - `POST /peapod/v1/images/prune?all=BOOL` → what was deleted and the
+//!   reclaimed space, as `docker image prune` prints it.
 
-use std::io::Write;
+mod pull;
+
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+
+use futures_util::StreamExt;
 
 use jiff::Timestamp;
 use reqwest::{Method, Url};
@@ -39,6 +52,47 @@ pub enum ImageCommand {
     Rm(RmArgs),
     /// Show an image's details as JSON.
     Inspect(InspectArgs),
+    /// Pull an image from a registry.
+    Pull(pull::PullArgs),
+    /// Load images from a docker-archive or oci-archive tarball.
+    Load(LoadArgs),
+    /// Save images to a tarball (docker-archive or oci-archive).
+    Save(SaveArgs),
+    /// Remove unused images.
+    Prune(PruneArgs),
+}
+
+/// Arguments of `image load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The archive (default: stdin).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+/// Arguments of `image save`.
+#[derive(clap::Args, Debug)]
+pub struct SaveArgs {
+    /// Write to this file (default: stdout, unless it is a terminal).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// `docker-archive` (docker save's layout, also an OCI layout) or `oci-archive`.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// Image references or IDs.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+/// Arguments of `image prune`.
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only dangling ones.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 /// Arguments of `image import`.
@@ -89,7 +143,130 @@ pub async fn run(client: &Client, cmd: ImageCommand) -> Result<i32, CliError> {
         ImageCommand::Ls(a) => ls(client, a).await,
         ImageCommand::Rm(a) => rm(client, a).await,
         ImageCommand::Inspect(a) => inspect(client, a).await,
+        ImageCommand::Pull(a) => pull::pull(client, a).await,
+        ImageCommand::Load(a) => load(client, a).await,
+        ImageCommand::Save(a) => save(client, a).await,
+        ImageCommand::Prune(a) => prune(client, a).await,
     }
+}
+
+async fn load(client: &Client, a: LoadArgs) -> Result<i32, CliError> {
+    let body = match &a.input {
+        Some(path) => {
+            let f = tokio::fs::File::open(path).await.map_err(|e| CliError::io(path, e))?;
+            reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f))
+        }
+        None if std::io::stdin().is_terminal() => {
+            return Err(CliError::msg("requested load from stdin, but stdin is empty (use -i FILE)"));
+        }
+        None => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(tokio::io::stdin())),
+    };
+    let url = client.url("/peapod/v1/images/load", &[]);
+    let resp = client.send(Method::POST, url, ACCEPT_JSON, Some(("application/x-tar", body))).await?;
+    let resp = client.check(resp, "load images").await?;
+    let report: Value =
+        resp.json().await.map_err(|e| CliError::msg(format!("the server returned an invalid load report: {e}")))?;
+    print!("{}", render_load(&report));
+    Ok(0)
+}
+
+/// `Loaded image: REF` (or `Loaded image ID: ID` for an unnamed image),
+/// in the familiar short form Docker prints.
+pub fn render_load(report: &Value) -> String {
+    let mut out = String::new();
+    for name in report.get("loaded").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if name.starts_with("sha256:") {
+            out.push_str(&format!("Loaded image ID: {name}\n"));
+        } else {
+            out.push_str(&format!("Loaded image: {}\n", familiar(name)));
+        }
+    }
+    out
+}
+
+/// `docker.io/library/x:1` → `x:1`, `docker.io/u/x:1` → `u/x:1`.
+pub fn familiar(name: &str) -> &str {
+    match name.strip_prefix("docker.io/") {
+        Some(rest) => match rest.strip_prefix("library/") {
+            Some(short) if !short.contains('/') => short,
+            _ => rest,
+        },
+        None => name,
+    }
+}
+
+async fn save(client: &Client, a: SaveArgs) -> Result<i32, CliError> {
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(CliError::msg("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+    }
+    let mut q: Vec<(&str, String)> = a.images.iter().map(|i| ("name", i.clone())).collect();
+    q.push(("format", a.format.clone()));
+    let url = client.url("/peapod/v1/images/save", &q);
+    let resp = client.send(Method::GET, url, "application/x-tar", None).await?;
+    let resp = client.check(resp, &format!("save images {}", a.images.join(" "))).await?;
+    let mut stream = resp.bytes_stream();
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| CliError::io(path, e))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let result: Result<(), CliError> = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| CliError::Transport {
+                detail: format!("the archive was cut short: {}", crate::client::error_chain(&e)),
+            })?;
+            out.write_all(&chunk).map_err(|e| CliError::io(a.output.clone().unwrap_or_else(|| "-".into()), e))?;
+        }
+        out.flush().map_err(|e| CliError::io(a.output.clone().unwrap_or_else(|| "-".into()), e))
+    }
+    .await;
+    if result.is_err()
+        && let Some(path) = &a.output
+    {
+        // A partial archive must not look like a good one.
+        let _ = std::fs::remove_file(path);
+    }
+    result.map(|()| 0)
+}
+
+async fn prune(client: &Client, a: PruneArgs) -> Result<i32, CliError> {
+    if !a.force && std::io::stdin().is_terminal() {
+        let what =
+            if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
+        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let url = client.url("/peapod/v1/images/prune", &[("all", a.all.to_string())]);
+    let v = client.request_json(Method::POST, url, ACCEPT_JSON, None, "", "prune images").await?;
+    print!("{}", render_prune(&v));
+    Ok(0)
+}
+
+/// `docker image prune` output.
+pub fn render_prune(v: &Value) -> String {
+    let list = |k: &str| -> Vec<String> {
+        v.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+    };
+    let (untagged, deleted) = (list("untagged"), list("deleted"));
+    let mut out = String::new();
+    if !untagged.is_empty() || !deleted.is_empty() {
+        out.push_str("Deleted Images:\n");
+        for u in &untagged {
+            out.push_str(&format!("untagged: {u}\n"));
+        }
+        for d in &deleted {
+            out.push_str(&format!("deleted: {d}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        podman_size(v.get("freed").and_then(Value::as_u64).unwrap_or(0)).replace(' ', "")
+    ));
+    out
 }
 
 /// The import URL.
@@ -303,6 +480,22 @@ mod tests {
         );
         let q = render_ls(&items, &LsArgs { quiet: true, no_trunc: false }, now);
         assert_eq!(q, "ffffffffffff\n0123456789ab\nc059bfaa849c\n");
+    }
+
+    #[test]
+    fn load_and_prune_output() {
+        let v = json!({"loaded": ["docker.io/library/busybox:latest", "127.0.0.1:5000/x:1", "sha256:abc"]});
+        assert_eq!(
+            render_load(&v),
+            "Loaded image: busybox:latest\nLoaded image: 127.0.0.1:5000/x:1\nLoaded image ID: sha256:abc\n"
+        );
+        assert_eq!(familiar("docker.io/team/app:v1"), "team/app:v1");
+        let p = json!({"untagged": ["docker.io/library/b:latest"], "deleted": ["sha256:0123"], "freed": 1_500_000});
+        assert_eq!(
+            render_prune(&p),
+            "Deleted Images:\nuntagged: docker.io/library/b:latest\ndeleted: sha256:0123\n\nTotal reclaimed space: 1.5MB\n"
+        );
+        assert_eq!(render_prune(&json!({"freed": 0})), "Total reclaimed space: 0B\n");
     }
 
     #[test]

@@ -119,10 +119,14 @@ pub fn unpack_layer(blob: impl Read, dest: &Path, limits: &UnpackLimits) -> Resu
     let trailing = io::copy(&mut metered, &mut io::sink())
         .map_err(|e| stream_error(&exceeded, limits, "reading the end of the archive", e))?;
     // The tar crate treats EOF at a header boundary as a clean end. A real
-    // archive ends with zero blocks, so an end without one means the stream
-    // was cut short (a truncation inside an entry fails earlier). A cut right
-    // after a file whose last 512 bytes are zeros cannot be told apart.
-    if trailing == 0 && !ended_on_zero_block {
+    // archive ends with zero blocks, so for a plain tar an end without one
+    // means the stream was cut short (a truncation inside an entry fails
+    // earlier; a cut right after a file whose last 512 bytes are zeros
+    // cannot be told apart). A compressed stream has its own end marker,
+    // which the decoder has just checked, so there the footer may be
+    // missing: umoci writes layers without it, and Go's archive/tar (hence
+    // containerd and podman) accepts them.
+    if trailing == 0 && !ended_on_zero_block && compression == Compression::None {
         return Err(ImageError::InvalidArchive {
             reason: if end == 0 { "empty stream".into() } else { "truncated: no end-of-archive marker".into() },
             source: None,
