@@ -14,6 +14,11 @@
 //! exit code: the shim owns both. It is single-threaded and does not use
 //! tokio; it waits with `poll(2)` on the two pipes and a pidfd of the
 //! container, so an idle container costs no wakeups.
+//!
+//! Containers with `stdin: true` or `tty: true` also get the attach plumbing
+//! of [`attach`]: a stdin FIFO, a control FIFO (resize, close stdin) and, for
+//! a tty, the pty master runc hands over, whose output is logged as stdout
+//! (partial lines at once, so prompts reach `kubectl attach`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -26,6 +31,8 @@ use rustix::process::{Pid, PidfdFlags, WaitOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups;
+
+pub mod attach;
 
 /// Arguments of `peapod __shim`. Passed as `--key value` pairs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,6 +48,10 @@ pub struct ShimArgs {
     pub runc_log: PathBuf,
     /// cgroupsPath of the container, for the OOM-kill counter.
     pub cgroup: String,
+    /// The container reads stdin (attach sessions write to it).
+    pub stdin: bool,
+    /// The container runs on a pty (the OCI spec's `process.terminal`).
+    pub tty: bool,
 }
 
 impl ShimArgs {
@@ -65,6 +76,10 @@ impl ShimArgs {
             p(&self.runc_log),
             "--cgroup".into(),
             self.cgroup.clone(),
+            "--stdin".into(),
+            self.stdin.to_string(),
+            "--tty".into(),
+            self.tty.to_string(),
         ]
     }
 
@@ -83,6 +98,8 @@ impl ShimArgs {
                 "--pid-file" => a.pid_file = v.into(),
                 "--runc-log" => a.runc_log = v.into(),
                 "--cgroup" => a.cgroup = v,
+                "--stdin" => a.stdin = v == "true",
+                "--tty" => a.tty = v == "true",
                 _ => return Err(format!("unknown shim argument {k}")),
             }
         }
@@ -146,9 +163,10 @@ fn run(a: &ShimArgs) -> io::Result<()> {
 
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let mut fds = attach::prepare(&a.bundle, &a.id, a.stdin, a.tty)?;
 
-    let status = Command::new(&a.runc)
-        .arg("--root")
+    let mut cmd = Command::new(&a.runc);
+    cmd.arg("--root")
         .arg(&a.runc_root)
         .arg("--log")
         .arg(&a.runc_log)
@@ -158,18 +176,31 @@ fn run(a: &ShimArgs) -> io::Result<()> {
         .arg("--bundle")
         .arg(&a.bundle)
         .arg("--pid-file")
-        .arg(&a.pid_file)
-        .arg(&a.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(err_w))
-        .status()?;
+        .arg(&a.pid_file);
+    if a.tty {
+        // The container's stdio is its pty; runc's own output goes to --log.
+        cmd.arg("--console-socket").arg(attach::console_socket_name(&a.id));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        drop((out_w, err_w));
+    } else {
+        let stdin = match fds.container_stdin.take() {
+            Some(fd) => Stdio::from(fd),
+            None => Stdio::null(),
+        };
+        cmd.stdin(stdin).stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
+    }
+    let status = cmd.arg(&a.id).status()?;
     // Our copies of the write ends were moved into the child's Stdio and are
     // closed now; only the container holds them, so EOF means it is gone.
+    drop(cmd);
     if !status.success() {
         let msg = runc_error(&a.runc_log).unwrap_or_else(|| format!("runc create exited with {status}"));
         return Err(io::Error::other(msg));
     }
+    let pty = match fds.console.take() {
+        Some(listener) => Some(attach::receive_console(&listener)?),
+        None => None,
+    };
     let pid_text = std::fs::read_to_string(&a.pid_file)?;
     let pid: i32 = pid_text.trim().parse().map_err(|_| io::Error::other(format!("bad pid file {pid_text:?}")))?;
     let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("pid 0"))?;
@@ -183,12 +214,23 @@ fn run(a: &ShimArgs) -> io::Result<()> {
     }
     let devnull = File::options().read(true).write(true).open("/dev/null")?;
     rustix::stdio::dup2_stdout(&devnull)?;
-    rustix::stdio::dup2_stderr(&devnull)?;
     rustix::stdio::dup2_stdin(&devnull)?;
+    rustix::stdio::dup2_stderr(&devnull)?;
 
     let mut log = LogWriter::open(&a.log_path)?;
-    let exit = monitor(&mut log, out_r, err_r, &pidfd, pid)?;
-    let oom_killed = exit.signal == Some(9) && cgroups::oom_kill_count(&a.cgroup) > 0;
+    let io = match pty {
+        Some(master) => {
+            rustix::io::ioctl_fionbio(&master, true)?;
+            let reader = master.try_clone()?;
+            drop((out_r, err_r));
+            Io::new(vec![Stream::new("stdout", reader).eager()], fds, Some(master))
+        }
+        None => Io::new(vec![Stream::new("stdout", out_r), Stream::new("stderr", err_r)], fds, None),
+    };
+    let exit = monitor(&mut log, io, &pidfd, pid)?;
+    // As containerd: any OOM kill in the container's cgroup (the init or a
+    // child it waited for) makes the exit an OOMKill.
+    let oom_killed = cgroups::oom_kill_count(&a.cgroup) > 0;
     let rec = ExitRecord {
         exit_code: exit.code,
         signal: exit.signal,
@@ -206,14 +248,102 @@ struct Exit {
     signal: Option<i32>,
 }
 
-/// Copy output into the log until the container exits, then drain what is
-/// left. Returns the exit status of the container's init process.
-fn monitor(log: &mut LogWriter, out_r: OwnedFd, err_r: OwnedFd, pidfd: &OwnedFd, pid: Pid) -> io::Result<Exit> {
-    let mut streams = [Stream::new("stdout", out_r), Stream::new("stderr", err_r)];
+/// What the monitor polls besides the container's pidfd.
+struct Io {
+    streams: Vec<Stream>,
+    /// The pty master (tty containers): input and resizes go there.
+    pty: Option<OwnedFd>,
+    /// Attach input for the pty (the stdin FIFO), and what is not written yet.
+    input: Option<OwnedFd>,
+    pending: Vec<u8>,
+    /// The control FIFO and its partial line.
+    ctl: Option<OwnedFd>,
+    ctl_buf: Vec<u8>,
+    /// Keeps a non-tty container's stdin open until `close-stdin`.
+    keepalive: Option<OwnedFd>,
+}
+
+impl Io {
+    fn new(streams: Vec<Stream>, fds: attach::AttachFds, pty: Option<OwnedFd>) -> Io {
+        Io {
+            streams,
+            pty,
+            input: fds.tty_input,
+            pending: Vec::new(),
+            ctl: fds.ctl,
+            ctl_buf: Vec::new(),
+            keepalive: fds.keepalive,
+        }
+    }
+
+    fn control(&mut self) -> io::Result<()> {
+        let Some(ctl) = &self.ctl else { return Ok(()) };
+        let mut chunk = [0u8; 512];
+        match rustix::io::read(ctl, &mut chunk) {
+            Ok(n) => self.ctl_buf.extend_from_slice(&chunk[..n]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        for c in attach::parse_control(&mut self.ctl_buf) {
+            match c {
+                attach::Control::Resize { width, height } => {
+                    if let Some(pty) = &self.pty {
+                        let _ = attach::resize(pty, width, height);
+                    }
+                }
+                attach::Control::CloseStdin => {
+                    self.keepalive = None;
+                    self.input = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read attach input (the pty's stdin) into `pending`.
+    fn read_input(&mut self) {
+        let Some(fd) = &self.input else { return };
+        let mut chunk = [0u8; 4096];
+        if let Ok(n) = rustix::io::read(fd, &mut chunk) {
+            self.pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Write pending input to the pty (non-blocking: what does not fit waits).
+    fn write_input(&mut self) {
+        let Some(pty) = &self.pty else {
+            self.pending.clear();
+            return;
+        };
+        match rustix::io::write(pty, &self.pending) {
+            Ok(n) => {
+                self.pending.drain(..n);
+            }
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            // The pty is gone with the container: the input has nowhere to go.
+            Err(_) => self.pending.clear(),
+        }
+    }
+}
+
+/// What a poll slot is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Stream(usize),
+    Exit,
+    Input,
+    PtyOut,
+    Ctl,
+}
+
+/// Copy output into the log (and attach input into the container) until the
+/// container exits, then drain what is left. Returns the exit status of the
+/// container's init process.
+fn monitor(log: &mut LogWriter, mut io: Io, pidfd: &OwnedFd, pid: Pid) -> io::Result<Exit> {
     let mut exit: Option<Exit> = None;
     let mut drain_deadline: Option<std::time::Instant> = None;
     loop {
-        let open: Vec<usize> = (0..2).filter(|&i| streams[i].fd.is_some()).collect();
+        let open: Vec<usize> = (0..io.streams.len()).filter(|&i| io.streams[i].fd.is_some()).collect();
         if open.is_empty() && exit.is_some() {
             break;
         }
@@ -222,13 +352,23 @@ fn monitor(log: &mut LogWriter, out_r: OwnedFd, err_r: OwnedFd, pidfd: &OwnedFd,
         {
             break;
         }
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+        let mut slots: Vec<(Slot, &OwnedFd, PollFlags)> = Vec::with_capacity(6);
         for &i in &open {
-            fds.push(PollFd::new(streams[i].fd.as_ref().expect("open"), PollFlags::IN));
+            slots.push((Slot::Stream(i), io.streams[i].fd.as_ref().expect("open"), PollFlags::IN));
         }
         if exit.is_none() {
-            fds.push(PollFd::new(pidfd, PollFlags::IN));
+            slots.push((Slot::Exit, pidfd, PollFlags::IN));
+            if let Some(ctl) = &io.ctl {
+                slots.push((Slot::Ctl, ctl, PollFlags::IN));
+            }
+            match (&io.input, &io.pty) {
+                (Some(input), _) if io.pending.is_empty() => slots.push((Slot::Input, input, PollFlags::IN)),
+                (_, Some(pty)) if !io.pending.is_empty() => slots.push((Slot::PtyOut, pty, PollFlags::OUT)),
+                _ => {}
+            }
         }
+        let kinds: Vec<Slot> = slots.iter().map(|s| s.0).collect();
+        let mut fds: Vec<PollFd<'_>> = slots.iter().map(|(_, fd, f)| PollFd::new(*fd, *f)).collect();
         // Once the process is gone we only wait a little for descendants
         // that still hold the pipes (they die with a private PID namespace).
         let timeout = drain_deadline.map(|_| rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 });
@@ -237,19 +377,29 @@ fn monitor(log: &mut LogWriter, out_r: OwnedFd, err_r: OwnedFd, pidfd: &OwnedFd,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<PollFlags> = fds.iter().map(|f| f.revents()).collect();
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        for (slot, &i) in open.iter().enumerate() {
-            if !ready[slot].is_empty() {
-                streams[i].pump(log)?;
+        drop(slots);
+        for (kind, ready) in kinds.into_iter().zip(ready) {
+            if !ready {
+                continue;
+            }
+            match kind {
+                Slot::Stream(i) => io.streams[i].pump(log)?,
+                Slot::Ctl => io.control()?,
+                Slot::Input => io.read_input(),
+                Slot::PtyOut => io.write_input(),
+                Slot::Exit => {
+                    exit = Some(wait_exit(pid)?);
+                    drain_deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+                }
             }
         }
-        if exit.is_none() && ready.len() > open.len() && !ready[open.len()].is_empty() {
-            exit = Some(wait_exit(pid)?);
-            drain_deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+        if !io.pending.is_empty() {
+            io.write_input();
         }
     }
-    for s in &mut streams {
+    for s in &mut io.streams {
         s.finish(log)?;
     }
     Ok(exit.expect("loop ends only after exit"))
@@ -284,11 +434,19 @@ struct Stream {
     name: &'static str,
     fd: Option<OwnedFd>,
     buf: Vec<u8>,
+    /// Log a partial line at once instead of waiting for its newline (a
+    /// tty's prompt has none).
+    eager: bool,
 }
 
 impl Stream {
     fn new(name: &'static str, fd: OwnedFd) -> Self {
-        Stream { name, fd: Some(fd), buf: Vec::new() }
+        Stream { name, fd: Some(fd), buf: Vec::new(), eager: false }
+    }
+
+    fn eager(mut self) -> Self {
+        self.eager = true;
+        self
     }
 
     /// Read once (the fd is readable) and log every complete line.
@@ -300,6 +458,8 @@ impl Stream {
         let n = match rustix::io::read(fd.as_fd(), &mut chunk) {
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => return Ok(()),
+            // A pty master reads EIO once the last slave is closed: its EOF.
+            Err(rustix::io::Errno::IO) => 0,
             Err(e) => return Err(e.into()),
         };
         if n == 0 {
@@ -316,6 +476,10 @@ impl Stream {
                 // A line longer than the buffer: emit it in partial pieces.
                 _ if self.buf.len() > MAX_LINE => {
                     let part: Vec<u8> = self.buf.drain(..MAX_LINE).collect();
+                    log.entry(self.name, true, &part)?;
+                }
+                _ if self.eager && !self.buf.is_empty() => {
+                    let part = std::mem::take(&mut self.buf);
                     log.entry(self.name, true, &part)?;
                 }
                 _ => return Ok(()),
@@ -428,6 +592,8 @@ mod tests {
             pid_file: "/p".into(),
             runc_log: "/rl".into(),
             cgroup: "/peapod/podx/abc".into(),
+            stdin: true,
+            tty: false,
         };
         assert_eq!(ShimArgs::parse(&a.to_args()).unwrap(), a);
         assert!(ShimArgs::parse(&["--id".into()]).is_err());

@@ -3,7 +3,8 @@
 //! v3 JSON for kubectl ≥ 1.29, v2 protobuf for 1.27/1.28. Each kind has a
 //! `patch` operation tagged with its GVK and a `fieldValidation` query
 //! parameter, which is what kubectl looks for before sending
-//! `fieldValidation=Strict`.
+//! `fieldValidation=Strict`. The v3 document also carries the real schemas
+//! of the served kinds (from k8s-openapi), which `kubectl explain` walks.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
@@ -79,14 +80,25 @@ pub async fn api_v1() -> Response {
     json_response("application/json", &resources::api_resource_list())
 }
 
-fn openapi_hash() -> String {
-    format!("peapod-{}-{KUBE_MINOR}", env!("CARGO_PKG_VERSION"))
+/// The core/v1 OpenAPI v3 document, built once, and its hash (kubectl
+/// caches documents by the `hash` in their URL).
+fn openapi_v3() -> &'static (Vec<u8>, String) {
+    static DOC: std::sync::OnceLock<(Vec<u8>, String)> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let body = serde_json::to_vec(&openapi_v3_core()).unwrap_or_default();
+        // Any change of the document (a new peapod) changes the URL.
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hasher::write(&mut h, &body);
+        let hash = format!("{:016X}", std::hash::Hasher::finish(&h));
+        (body, hash)
+    })
 }
 
 pub async fn openapi_v3_index() -> Response {
+    let hash = &openapi_v3().1;
     json_response(
         "application/json",
-        &json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", openapi_hash())}}}),
+        &json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={hash}")}}}),
     )
 }
 
@@ -94,7 +106,8 @@ pub async fn openapi_v3_doc(Path(path): Path<String>) -> Result<Response, HttpEr
     if path.trim_end_matches('/') != "api/v1" {
         return Err(HttpError(peapod_api::ApiError::unknown_path()));
     }
-    Ok(json_response("application/json", &openapi_v3_core()))
+    let body = openapi_v3().0.clone();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn resource_path(r: &resources::ResourceInfo) -> String {
@@ -105,11 +118,36 @@ fn resource_path(r: &resources::ResourceInfo) -> String {
     }
 }
 
+/// The upstream schema of a served kind and everything it references, from
+/// k8s-openapi's generated schemas (the same Kubernetes OpenAPI spec the
+/// apiserver serves, in the same `#/components/schemas/io.k8s...` layout).
+fn kind_schema(g: &mut schemars::SchemaGenerator, kind: &str) -> Option<String> {
+    use k8s_openapi::api::core::v1 as core;
+    let name = match kind {
+        "Pod" => g.subschema_for::<core::Pod>(),
+        "ConfigMap" => g.subschema_for::<core::ConfigMap>(),
+        "Secret" => g.subschema_for::<core::Secret>(),
+        "Namespace" => g.subschema_for::<core::Namespace>(),
+        "Event" => g.subschema_for::<core::Event>(),
+        "Node" => g.subschema_for::<core::Node>(),
+        _ => return None,
+    };
+    let reference = name.as_value().get("$ref")?.as_str()?;
+    Some(reference.trim_start_matches("#/components/schemas/").to_owned())
+}
+
 /// The core/v1 OpenAPI v3 document: one patch operation per kind (for
-/// kubectl's validation check) and a schema per kind (for `explain`).
+/// kubectl's validation check) and the real schemas (for `explain`).
+///
+/// The patch operations deliberately declare no request body: kubectl
+/// computes `apply` patches from the OpenAPI v3 schema only when the
+/// operation lists `application/strategic-merge-patch+json`, and these
+/// schemas lack the patch-strategy extensions; without it kubectl uses its
+/// compiled-in types, which have them.
 fn openapi_v3_core() -> Value {
     let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
+    let mut g = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
     for r in resources::all().iter().filter(|r| r.group.is_empty()) {
         let gvk = json!({"group": "", "version": r.version, "kind": r.kind});
         paths.insert(
@@ -121,27 +159,32 @@ fn openapi_v3_core() -> Value {
                 "responses": {"200": {"description": "OK"}},
             }}),
         );
-        schemas.insert(
-            format!("io.k8s.api.core.v1.{}", r.kind),
-            json!({
-                "description": format!("{} is a core/v1 object served by peapod.", r.kind),
-                "type": "object",
-                "properties": {
-                    "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
-                    "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
-                    "metadata": {"type": "object", "description": "Standard object's metadata."},
-                    "spec": {"type": "object", "description": format!("Specification of the desired behavior of the {}.", r.kind)},
-                    "status": {"type": "object", "description": format!("Most recently observed status of the {}.", r.kind)},
-                },
-                "x-kubernetes-group-version-kind": [{"group": "", "version": r.version, "kind": r.kind}],
-            }),
-        );
+        kinds.push((r.kind, r.version, kind_schema(&mut g, r.kind)));
+    }
+    let mut schemas = g.take_definitions(true);
+    for (kind, version, name) in kinds {
+        let name = name.unwrap_or_else(|| format!("io.k8s.api.core.v1.{kind}"));
+        let schema = schemas.entry(name).or_insert_with(|| fallback_schema(kind));
+        schema["x-kubernetes-group-version-kind"] = json!([{"group": "", "version": version, "kind": kind}]);
     }
     json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
         "paths": paths,
         "components": {"schemas": schemas},
+    })
+}
+
+/// A minimal schema for a kind k8s-openapi has no type for.
+fn fallback_schema(kind: &str) -> Value {
+    json!({
+        "description": format!("{kind} is a core/v1 object served by peapod."),
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
+            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
+            "metadata": {"type": "object", "description": "Standard object's metadata."},
+        },
     })
 }
 
@@ -242,6 +285,14 @@ mod tests {
         assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "Pod");
         assert_eq!(p["parameters"][0]["name"], "fieldValidation");
         assert_eq!(p["parameters"][0]["in"], "query");
-        assert!(d["components"]["schemas"]["io.k8s.api.core.v1.Pod"].is_object());
+        let schemas = &d["components"]["schemas"];
+        assert_eq!(schemas["io.k8s.api.core.v1.Pod"]["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
+        // Real schemas, references resolvable: explain pod.spec.containers.
+        let spec_ref = &schemas["io.k8s.api.core.v1.Pod"]["properties"]["spec"]["allOf"][0]["$ref"];
+        assert_eq!(spec_ref, "#/components/schemas/io.k8s.api.core.v1.PodSpec");
+        let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["items"]["$ref"], "#/components/schemas/io.k8s.api.core.v1.Container");
+        assert!(schemas["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"].is_string());
+        assert!(p.get("requestBody").is_none(), "kubectl must keep computing apply patches from its own types");
     }
 }

@@ -15,11 +15,11 @@ use peapod_api::table::{IncludeObject, build_table};
 use peapod_api::{ApiError, StatusDetails, patch};
 use peapod_store::{Mutation, ObjKey};
 
-use crate::AppState;
 use crate::admission::{self, Admitted, FieldValidation, now_seconds};
 use crate::error::{HttpError, HttpResult, store_error, update_error};
 use crate::query::{DeleteOptions, Query};
 use crate::serve::MAX_OBJECT_BODY;
+use crate::{AppState, apply};
 
 /// A parsed `/api/v1/...` path.
 #[derive(Debug, Clone)]
@@ -91,9 +91,7 @@ async fn route(st: AppState, req: Request) -> HttpResult<Response> {
     if let Some(sub) = t.sub.as_deref() {
         match (sub, &method) {
             ("log", &Method::GET) => return crate::logs::serve(&st, &t, &q).await,
-            ("exec" | "attach" | "portforward", _) => {
-                return Err(ApiError::bad_request(format!("{sub} is not supported by this server yet")).into());
-            }
+            ("exec" | "attach" | "portforward", _) => return crate::streams::serve(&st, &t, &q, req).await,
             _ => {}
         }
     }
@@ -220,11 +218,12 @@ fn get(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult<
     Ok(json_response(StatusCode::OK, &obj, &[]))
 }
 
-/// Decode a request body: JSON, or YAML for `application/yaml` and the apply patch type.
+/// Decode a request body: JSON, YAML for `application/yaml` and the apply
+/// patch type, or protobuf (ConfigMap, Secret, Namespace).
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     if ct.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::unsupported_media_type(&["application/json", "application/yaml"]));
+        return crate::protobuf::decode(body);
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
     if ct.contains("yaml") {
@@ -301,7 +300,7 @@ fn prepare_create_meta(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
         let name = peapod_api::validation::name_from_generate_name(prefix, &random_suffix());
         meta.insert("name".into(), json!(name));
     }
-    for k in ["resourceVersion", "selfLink", "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for k in ["resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
         meta.remove(k);
     }
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -310,12 +309,23 @@ fn prepare_create_meta(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
 }
 
 fn create(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body: &[u8]) -> HttpResult<Response> {
+    let mut obj = decode_body(headers, body)?;
+    check_kind(t, &mut obj)?;
+    apply::track_update(None, &mut obj, &manager(q, headers), None);
+    create_object(st, t, q, obj)
+}
+
+/// The field manager of a write (`?fieldManager=`, else the user agent).
+fn manager(q: &Query, headers: &HeaderMap) -> String {
+    apply::manager_name(q.get("fieldManager"), headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()))
+}
+
+/// Create `obj` (kind checked, managedFields recorded).
+fn create_object(st: &AppState, t: &Target, q: &Query, obj: Value) -> HttpResult<Response> {
     if t.res.namespaced && t.ns.is_none() {
         return Err(ApiError::method_not_allowed(&t.res.qualified_plural(), "create").into());
     }
     let fv = FieldValidation::parse(q.get("fieldValidation"))?;
-    let mut obj = decode_body(headers, body)?;
-    check_kind(t, &mut obj)?;
     let generated = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").is_empty();
     for attempt in 0..5 {
         let mut o = obj.clone();
@@ -352,7 +362,6 @@ fn carry_meta(old: &Value, new: &mut Value) {
         }
     }
     if let Some(m) = new["metadata"].as_object_mut() {
-        m.remove("managedFields");
         m.remove("selfLink");
     }
 }
@@ -362,11 +371,14 @@ fn rv_of(v: &Value) -> Option<String> {
     v.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// The update shared by PUT and PATCH: optimistic lock, admission, store.
+/// The update shared by PUT and PATCH: optimistic lock, field management
+/// (an Update by `manager`; `None` when `mk_new` did it, as apply does),
+/// admission, store.
 fn apply_update(
     st: &AppState,
     t: &Target,
     q: &Query,
+    manager: Option<&str>,
     mk_new: impl FnOnce(&Value) -> Result<Value, ApiError>,
 ) -> HttpResult<(Value, Vec<String>)> {
     let fv = FieldValidation::parse(q.get("fieldValidation"))?;
@@ -392,6 +404,9 @@ fn apply_update(
         {
             return Err(ApiError::conflict(&qp, &name, peapod_store::CONFLICT_MESSAGE).into());
         }
+        if let Some(m) = manager {
+            apply::track_update(Some(cur), &mut new, m, t.sub.as_deref());
+        }
         carry_meta(cur, &mut new);
         let a = admission::admit_update(t.res, cur, new, t.sub.as_deref(), fv)?;
         warnings = a.warnings;
@@ -411,7 +426,7 @@ fn apply_update(
 
 fn update(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body: &[u8]) -> HttpResult<Response> {
     let new = decode_body(headers, body)?;
-    let (obj, warnings) = apply_update(st, t, q, |_| Ok(new))?;
+    let (obj, warnings) = apply_update(st, t, q, Some(&manager(q, headers)), |_| Ok(new))?;
     Ok(json_response(StatusCode::OK, &obj, &warnings))
 }
 
@@ -426,30 +441,14 @@ fn patch_object(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body:
     } else {
         serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
-    // Server-side apply of a missing object creates it (201).
-    if apply && st.store.get(&t.key()).is_none() {
-        if q.get("fieldManager").unwrap_or("").is_empty() {
-            return Err(ApiError::bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-            )
-            .into());
-        }
-        let mut obj = p.clone();
-        check_kind(t, &mut obj)?;
-        obj["metadata"]["name"] = json!(t.name.clone().unwrap_or_default());
-        let b = serde_json::to_vec(&obj).unwrap_or_default();
-        let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let target = Target { name: None, sub: None, ..t.clone() };
-        return create(st, &target, q, &h, &b);
+    if apply {
+        return server_side_apply(st, t, q, &p);
     }
-    let (obj, warnings) = apply_update(st, t, q, |cur| {
+    let (obj, warnings) = apply_update(st, t, q, Some(&manager(q, headers)), |cur| {
         let r = match ct.as_str() {
             "application/json-patch+json" => patch::json_patch(cur, &p),
             "application/merge-patch+json" => Ok(patch::merge_patch(cur, &p)),
-            "application/strategic-merge-patch+json" | "application/apply-patch+yaml" => {
-                patch::strategic_merge_patch(kind, cur, &p)
-            }
+            "application/strategic-merge-patch+json" => patch::strategic_merge_patch(kind, cur, &p),
             _ => {
                 return Err(ApiError::unsupported_media_type(&[
                     "application/json-patch+json",
@@ -461,6 +460,37 @@ fn patch_object(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap, body:
         };
         r.map_err(|e| e.to_api_error())
     })?;
+    Ok(json_response(StatusCode::OK, &obj, &warnings))
+}
+
+/// `application/apply-patch+yaml`: server-side apply (see apply.rs). A
+/// missing object is created (201).
+fn server_side_apply(st: &AppState, t: &Target, q: &Query, config: &Value) -> HttpResult<Response> {
+    let manager = q.get("fieldManager").unwrap_or("");
+    if manager.is_empty() {
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        )
+        .into());
+    }
+    let force = q.flag("force");
+    if st.store.get(&t.key()).is_none() {
+        let mut obj = apply::apply(None, config, manager, force)?;
+        check_kind(t, &mut obj)?;
+        let name = t.name.clone().unwrap_or_default();
+        match obj.pointer("/metadata/name").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() && n != name => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                ))
+                .into());
+            }
+            _ => obj["metadata"]["name"] = json!(name),
+        }
+        let target = Target { name: None, sub: None, ..t.clone() };
+        return create_object(st, &target, q, obj);
+    }
+    let (obj, warnings) = apply_update(st, t, q, None, |cur| apply::apply(Some(cur), config, manager, force))?;
     Ok(json_response(StatusCode::OK, &obj, &warnings))
 }
 

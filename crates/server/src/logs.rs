@@ -15,33 +15,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use peapod_api::ApiError;
+use peapod_api::cri_log::{LogEntry, parse_line as parse_cri_line};
 
 use crate::AppState;
 use crate::error::HttpResult;
 use crate::handlers::Target;
 use crate::query::Query;
-
-/// One parsed CRI log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry<'a> {
-    pub timestamp: &'a str,
-    pub stream: &'a str,
-    pub partial: bool,
-    pub content: &'a [u8],
-}
-
-/// Parse `<RFC3339Nano> <stdout|stderr> <P|F> <content>` (without the newline).
-pub fn parse_cri_line(line: &[u8]) -> Option<LogEntry<'_>> {
-    let mut it = line.splitn(4, |b| *b == b' ');
-    let ts = std::str::from_utf8(it.next()?).ok()?;
-    let stream = std::str::from_utf8(it.next()?).ok()?;
-    if stream != "stdout" && stream != "stderr" {
-        return None;
-    }
-    let tag = it.next()?;
-    let content = it.next().unwrap_or(b"");
-    Some(LogEntry { timestamp: ts, stream, partial: tag == b"P", content })
-}
 
 /// What a client asked for.
 #[derive(Debug, Clone, Default)]

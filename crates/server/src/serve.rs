@@ -39,9 +39,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{*rest}", any(handlers::dispatch))
         .route("/peapod/v1/images", get(images::list))
         .route("/peapod/v1/images/import", axum::routing::post(images::import))
+        .route("/peapod/v1/images/pull", axum::routing::post(images::pull))
+        .route("/peapod/v1/images/load", axum::routing::post(images::load))
+        .route("/peapod/v1/images/save", get(images::save))
+        .route("/peapod/v1/images/prune", axum::routing::post(images::prune))
         .route("/peapod/v1/images/{*reference}", get(images::inspect).delete(images::remove))
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
 }
 
