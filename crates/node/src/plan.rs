@@ -1,9 +1,16 @@
-//! The pure planner, kubelet's `computePodActions`: from the pod's spec
-//! and what the runtime reports for it, decide what to do now. No I/O; the
-//! executor in `sync.rs` carries the actions out in a fixed order
-//! (kill pod → create sandbox → kill containers → start init → start apps).
+//! The pure planner, kubelet's `computePodActions`: from the pod's spec,
+//! what the runtime reports for it and what the probes concluded, decide
+//! what to do now. No I/O; the executor in `sync.rs` carries the actions out
+//! in a fixed order (kill pod → create sandbox → kill containers → start
+//! init → start apps).
+//!
+//! A container that failed its liveness or startup probe is killed and, unless
+//! the policy is Never, started again in the same sync, as kubelet does; the
+//! restart back-off then counts from the instance killed before it, so a
+//! container that keeps failing its probe ends in CrashLoopBackOff.
+//! A pod past its `activeDeadlineSeconds` is terminal: everything is killed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -54,6 +61,18 @@ pub struct Kill {
     pub id: String,
     pub name: String,
     pub reason: String,
+    /// A grace period other than the pod's (a probe's `terminationGracePeriodSeconds`).
+    pub grace: Option<i64>,
+}
+
+/// What the probe workers concluded, by container (runtime id): failed
+/// liveness or startup probes (the planner kills those), and passed startup
+/// probes (a sidecar holds back the next init container until it has started).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeVerdicts {
+    pub liveness: HashSet<String>,
+    pub startup: HashSet<String>,
+    pub started: HashSet<String>,
 }
 
 /// Which spec list a container comes from.
@@ -92,6 +111,8 @@ pub struct PodActions {
     pub terminal: bool,
     /// Names of restarted containers whose back-off must advance.
     pub restarting: Vec<String>,
+    /// The pod ran longer than its activeDeadlineSeconds (it is terminal too).
+    pub deadline_exceeded: bool,
 }
 
 impl PodActions {
@@ -141,15 +162,41 @@ fn finished(c: &ContainerStatus) -> bool {
     c.state == ContainerState::Exited
 }
 
-/// Compute the actions for `pod` given `observed`.
-pub fn compute_pod_actions(pod: &Pod, observed: &Observed, backoff: &Backoff, now: Timestamp) -> PodActions {
+/// When the pod's `activeDeadlineSeconds` runs out (kubelet counts from
+/// `status.startTime`), if it has one.
+pub fn active_deadline(pod: &Pod) -> Option<Timestamp> {
+    let secs = pod.spec.as_ref()?.active_deadline_seconds?;
+    let start = pod.status.as_ref()?.start_time.as_ref()?.0;
+    start.checked_add(jiff::SignedDuration::from_secs(secs)).ok()
+}
+
+/// Has the pod been active longer than its deadline at `now`?
+pub fn past_active_deadline(pod: &Pod, now: Timestamp) -> bool {
+    active_deadline(pod).is_some_and(|d| now >= d)
+}
+
+/// The phase the pod's status already records as final, if any.
+fn terminal_phase(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// Compute the actions for `pod` given `observed` and the probe verdicts.
+pub fn compute_pod_actions(
+    pod: &Pod,
+    observed: &Observed,
+    backoff: &Backoff,
+    probes: &ProbeVerdicts,
+    now: Timestamp,
+) -> PodActions {
     let uid = pod.metadata.uid.as_deref().unwrap_or("");
     let policy = restart_policy(pod);
     let inits = init_containers(pod);
     let apps = app_containers(pod);
-    let mut a = PodActions::default();
-
-    if is_terminal(pod, observed) {
+    // A terminal pod never runs anything again (kubelet: a pod in a terminal
+    // phase is only killed), and neither does one past its deadline.
+    let mut a =
+        PodActions { deadline_exceeded: !terminal_phase(pod) && past_active_deadline(pod, now), ..Default::default() };
+    if is_terminal(pod, observed) || terminal_phase(pod) || a.deadline_exceeded {
         a.terminal = true;
         // A finished pod keeps its containers (logs, exit codes) but not its sandbox.
         if observed.ready_sandbox().is_some() {
@@ -221,6 +268,16 @@ pub fn compute_pod_actions(pod: &Pod, observed: &Observed, backoff: &Backoff, no
                             format!("Init container {} definition changed, will be restarted", c.name),
                         ));
                         a.start_init.push(i);
+                    } else if let Some(k) = probe_kill(c, inst, probes, true) {
+                        a.kill.push(k);
+                        if restart_now(backoff, uid, observed, c, now) {
+                            a.restarting.push(c.name.clone());
+                            a.start_init.push(i);
+                        }
+                    } else if c.startup_probe.is_some() && !probes.started.contains(&inst.id) {
+                        // kubelet: what follows a sidecar waits until it has started.
+                        init_done = false;
+                        break;
                     }
                 }
                 Some(inst) => {
@@ -287,6 +344,12 @@ pub fn compute_pod_actions(pod: &Pod, observed: &Observed, backoff: &Backoff, no
                         a.kill.push(kill(inst, format!("Container {} definition changed, will be restarted", c.name)));
                         a.restarting.push(c.name.clone());
                         a.start.push(i);
+                    } else if let Some(k) = probe_kill(c, inst, probes, policy != "Never") {
+                        a.kill.push(k);
+                        if policy != "Never" && restart_now(backoff, uid, observed, c, now) {
+                            a.restarting.push(c.name.clone());
+                            a.start.push(i);
+                        }
                     }
                 }
                 Some(inst) if inst.state == ContainerState::Created => {
@@ -313,7 +376,39 @@ pub fn compute_pod_actions(pod: &Pod, observed: &Observed, backoff: &Backoff, no
 }
 
 fn kill(inst: &ContainerStatus, reason: String) -> Kill {
-    Kill { id: inst.id.clone(), name: inst.metadata.name.clone(), reason }
+    Kill { id: inst.id.clone(), name: inst.metadata.name.clone(), reason, grace: None }
+}
+
+/// A running container whose liveness or startup probe failed: kill it,
+/// with kubelet's message and the probe's own grace period if it sets one.
+fn probe_kill(c: &Container, inst: &ContainerStatus, probes: &ProbeVerdicts, restart: bool) -> Option<Kill> {
+    let (what, probe) = if probes.liveness.contains(&inst.id) {
+        ("liveness", c.liveness_probe.as_ref())
+    } else if probes.startup.contains(&inst.id) {
+        ("startup", c.startup_probe.as_ref())
+    } else {
+        return None;
+    };
+    let mut reason = format!("Container {} failed {what} probe", c.name);
+    if restart {
+        reason.push_str(", will be restarted");
+    }
+    Some(Kill {
+        id: inst.id.clone(),
+        name: c.name.clone(),
+        reason,
+        grace: probe.and_then(|p| p.termination_grace_period_seconds),
+    })
+}
+
+/// May a container killed in this sync start again right away? kubelet's
+/// doBackOff looks at the newest *exited* instance of the name: none, or
+/// its back-off is over.
+fn restart_now(b: &Backoff, uid: &str, observed: &Observed, c: &Container, now: Timestamp) -> bool {
+    match observed.instances(&c.name).into_iter().find(|i| finished(i)) {
+        Some(prev) => backoff_wait(b, uid, prev, now).is_none(),
+        None => true,
+    }
 }
 
 fn backoff_wait(b: &Backoff, uid: &str, inst: &ContainerStatus, now: Timestamp) -> Option<BackoffWait> {

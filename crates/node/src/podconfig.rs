@@ -1,12 +1,14 @@
 //! From a Pod to CRI configs: the sandbox config (hostname, DNS, ports,
-//! cgroup parent, namespaces) and each container's config (argv from
-//! command/args and the image, env, working dir, resources as cgroup
-//! values, security context, labels).
+//! cgroup parent and the pod-level limits, namespaces, sysctls) and each
+//! container's config (argv from command/args and the image, env, working
+//! dir, resources as cgroup values, security context with its seccomp
+//! profile, the termination-message path, labels). Also kubelet's sysctl
+//! admission: only the safe, namespaced sysctls are allowed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, SeccompProfile as SeccompProfileSpec};
 use peapod_api::quantity::{DEFAULT_CPU_PERIOD, Quantity, cpu_quota, cpu_shares};
 use peapod_image::ImageInfo;
 use peapod_net::etc_files::Resolv;
@@ -150,6 +152,7 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, ns: &NodeSettings) -> PodSandboxC
         .map(|v| v.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
         .unwrap_or_default();
     PodSandboxConfig {
+        pod_resources: pod_resources(pod, ns),
         metadata: PodSandboxMetadata {
             name: m.name.clone().unwrap_or_default(),
             uid: m.uid.clone().unwrap_or_default(),
@@ -176,6 +179,110 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, ns: &NodeSettings) -> PodSandboxC
         share_pid: spec.share_process_namespace.unwrap_or(false),
         sysctls,
     }
+}
+
+/// kubelet's safe sysctls: namespaced, and allowed without
+/// `--allowed-unsafe-sysctls` (with the namespace each belongs to).
+const SAFE_SYSCTLS: &[(&str, &str)] = &[
+    ("kernel.shm_rmid_forced", "ipc"),
+    ("net.ipv4.ip_local_port_range", "net"),
+    ("net.ipv4.tcp_syncookies", "net"),
+    ("net.ipv4.ping_group_range", "net"),
+    ("net.ipv4.ip_unprivileged_port_start", "net"),
+    ("net.ipv4.ip_local_reserved_ports", "net"),
+    ("net.ipv4.tcp_keepalive_time", "net"),
+    ("net.ipv4.tcp_fin_timeout", "net"),
+    ("net.ipv4.tcp_keepalive_intvl", "net"),
+    ("net.ipv4.tcp_keepalive_probes", "net"),
+    ("net.ipv4.tcp_rmem", "net"),
+    ("net.ipv4.tcp_wmem", "net"),
+];
+
+/// kubelet's sysctl admission: the message of the first sysctl the node
+/// refuses (reason `SysctlForbidden`), if any.
+pub fn forbidden_sysctl(pod: &Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let (host_net, host_ipc) = (spec.host_network.unwrap_or(false), spec.host_ipc.unwrap_or(false));
+    for s in spec.security_context.as_ref()?.sysctls.iter().flatten() {
+        // "net/ipv4/ip_forward" is the same sysctl as "net.ipv4.ip_forward".
+        let name = if s.name.contains('/') { s.name.replace('/', ".") } else { s.name.clone() };
+        let err = match SAFE_SYSCTLS.iter().find(|(n, _)| *n == name) {
+            Some((_, "net")) if host_net => format!("{name:?} not allowed with host net enabled"),
+            Some((_, "ipc")) if host_ipc => format!("{name:?} not allowed with host ipc enabled"),
+            Some(_) => continue,
+            None => format!("{name:?} not allowlisted"),
+        };
+        return Some(format!("forbidden sysctl: {err}"));
+    }
+    None
+}
+
+/// Sum of a resource over containers (in milli-units for cpu, bytes for
+/// memory), and whether every container declares it.
+fn sum_of(cs: &[&Container], section: &str, name: &str) -> (i64, bool) {
+    let mut total = 0;
+    let mut all = true;
+    for c in cs {
+        match quantity(c, section, name) {
+            Some(q) if !q.is_zero() => total += if name == "cpu" { q.as_milli() } else { q.value() },
+            _ => all = false,
+        }
+    }
+    (total, all)
+}
+
+/// The pod's effective request or limit (kubelet's PodRequests/PodLimits):
+/// app containers and sidecars run together; a regular init container runs
+/// alone beside the sidecars started before it; the larger wins.
+fn pod_amount(pod: &Pod, section: &str, name: &str) -> (i64, bool) {
+    let inits = crate::plan::init_containers(pod);
+    let apps: Vec<&Container> = crate::plan::app_containers(pod).iter().collect();
+    let sidecars: Vec<&Container> = inits.iter().filter(|c| crate::plan::is_sidecar(c)).collect();
+    let (app_sum, app_all) = sum_of(&[apps.as_slice(), sidecars.as_slice()].concat(), section, name);
+    let (mut best, mut all) = (app_sum, app_all);
+    let mut sidecars_before: Vec<&Container> = Vec::new();
+    for c in inits {
+        if crate::plan::is_sidecar(c) {
+            sidecars_before.push(c);
+            continue;
+        }
+        let (own, own_all) = sum_of(&[c], section, name);
+        let (before, _) = sum_of(&sidecars_before, section, name);
+        best = best.max(own + before);
+        all &= own_all;
+    }
+    (best, all)
+}
+
+/// Limits of the pod-level cgroup (kubelet's ResourceConfigForPod): shares
+/// from the summed cpu requests; a CFS quota and a memory limit only when
+/// every container has that limit (Guaranteed pods always do); BestEffort
+/// pods get the minimum shares; the node's pids limit for the whole pod.
+pub fn pod_resources(pod: &Pod, ns: &NodeSettings) -> LinuxResources {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let qos = peapod_api::qos_class(&spec);
+    let pids_limit = (ns.pids_limit > 0).then_some(ns.pids_limit);
+    if qos == "BestEffort" {
+        return LinuxResources { cpu_shares: Some(cpu_shares(0)), pids_limit, ..Default::default() };
+    }
+    let (cpu_req, _) = pod_amount(pod, "requests", "cpu");
+    let (cpu_lim, cpu_all) = pod_amount(pod, "limits", "cpu");
+    let (mem_lim, mem_all) = pod_amount(pod, "limits", "memory");
+    let mut r = LinuxResources { cpu_shares: Some(cpu_shares(cpu_req)), pids_limit, ..Default::default() };
+    if cpu_all && cpu_lim > 0 {
+        r.cpu_quota = Some(cpu_quota(cpu_lim, DEFAULT_CPU_PERIOD));
+        r.cpu_period = Some(DEFAULT_CPU_PERIOD as u64);
+    }
+    if mem_all && mem_lim > 0 {
+        r.memory_limit_bytes = Some(mem_lim);
+    }
+    r
+}
+
+/// Where `Localhost` seccomp profiles live: `<data-dir>/seccomp/` (kubelet's
+/// `<root-dir>/seccomp`).
+pub fn seccomp_root(ns: &NodeSettings) -> PathBuf {
+    ns.pods_root.parent().map(|d| d.join("seccomp")).unwrap_or_else(|| PathBuf::from("/var/lib/peapod/seccomp"))
 }
 
 fn quantity(c: &Container, section: &str, name: &str) -> Option<Quantity> {
@@ -281,6 +388,7 @@ pub fn container_config(
         groups.push(fs as u32);
     }
     let caps = csc.capabilities.clone().unwrap_or_default();
+    let seccomp = seccomp_profile(psc.seccomp_profile.as_ref(), csc.seccomp_profile.as_ref(), ns);
     let security = SecurityContext {
         run_as_user: run_as_user.map(|u| u as u32),
         run_as_group: run_as_group.map(|g| g as u32),
@@ -292,7 +400,7 @@ pub fn container_config(
         capabilities_add: caps.add.unwrap_or_default(),
         capabilities_drop: caps.drop.unwrap_or_default(),
         masked_paths_unmasked: csc.proc_mount.as_deref() == Some("Unmasked"),
-        seccomp_runtime_default: false,
+        seccomp,
     };
 
     let mut annotations = BTreeMap::from([
@@ -307,7 +415,7 @@ pub fn container_config(
     let log_path = pod_log_dir(ns, pod).join(&c.name).join(format!("{}.log", i.attempt));
     Ok(ContainerConfig {
         metadata: ContainerMetadata { name: c.name.clone(), attempt: i.attempt },
-        image: i.image.references.first().cloned().unwrap_or_else(|| c.image.clone().unwrap_or_default()),
+        image: status_image(c, &i.image.references),
         image_id: i.image.id.clone(),
         args: argv,
         working_dir,
@@ -321,7 +429,37 @@ pub fn container_config(
         labels,
         annotations,
         stop_signal: img.stop_signal.clone(),
+        termination_message_path: c.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into()),
     })
+}
+
+/// The image a container's status names: the spec's reference, normalized
+/// (`busybox:v2` → `docker.io/library/busybox:v2`) as containerd reports it,
+/// not whichever tag of the same image happens to be listed first.
+fn status_image(c: &Container, references: &[String]) -> String {
+    let spec = c.image.clone().unwrap_or_default();
+    match peapod_image::Reference::parse(&spec) {
+        Ok(r) => r.to_string(),
+        Err(_) => references.first().cloned().unwrap_or(spec),
+    }
+}
+
+/// The container's seccomp profile: its own, else the pod's; none means
+/// Unconfined (kubelet's default). `Localhost` profiles are files under
+/// [`seccomp_root`].
+fn seccomp_profile(
+    pod_sc: Option<&SeccompProfileSpec>,
+    container_sc: Option<&SeccompProfileSpec>,
+    ns: &NodeSettings,
+) -> SeccompProfile {
+    let profile = container_sc.or(pod_sc);
+    match profile.map(|p| p.type_.as_str()) {
+        Some("RuntimeDefault") => SeccompProfile::RuntimeDefault,
+        Some("Localhost") => SeccompProfile::Localhost(
+            seccomp_root(ns).join(profile.and_then(|p| p.localhost_profile.clone()).unwrap_or_default()),
+        ),
+        _ => SeccompProfile::Unconfined,
+    }
 }
 
 fn non_root_error(pod: &Pod, c: &Container, what: &str) -> Waiting {
@@ -393,6 +531,99 @@ mod tests {
         assert_eq!(s.cgroup_parent, "/peapod/podu1");
         assert_eq!(s.log_directory, PathBuf::from("/logs/default_web_u1"));
         assert_eq!(s.dns.servers, vec!["10.255.255.53"]);
+    }
+
+    fn with_resources(c: &mut Container, req: &[(&str, &str)], lim: &[(&str, &str)]) {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
+        let m = |v: &[(&str, &str)]| {
+            (!v.is_empty()).then(|| v.iter().map(|(k, q)| (k.to_string(), Q(q.to_string()))).collect())
+        };
+        c.resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+            requests: m(req),
+            limits: m(lim),
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn pod_cgroup_limits_follow_kubelet() {
+        let ns = settings();
+        // BestEffort: minimum shares and the pids limit only.
+        let p = pod();
+        assert_eq!(
+            pod_resources(&p, &ns),
+            LinuxResources { cpu_shares: Some(2), pids_limit: Some(4096), ..Default::default() }
+        );
+        // Two containers with limits (Burstable: requests default to nothing here): sums.
+        let mut p = pod();
+        let mut c2 = p.spec.as_ref().unwrap().containers[0].clone();
+        c2.name = "c2".into();
+        p.spec.as_mut().unwrap().containers.push(c2);
+        for c in p.spec.as_mut().unwrap().containers.iter_mut() {
+            with_resources(c, &[("cpu", "250m")], &[("cpu", "500m"), ("memory", "32Mi")]);
+        }
+        let r = pod_resources(&p, &ns);
+        assert_eq!(r.cpu_shares, Some(512));
+        assert_eq!((r.cpu_quota, r.cpu_period), (Some(100_000), Some(100_000)));
+        assert_eq!(r.memory_limit_bytes, Some(64 << 20));
+        // One container without a memory limit: no pod memory limit.
+        with_resources(&mut p.spec.as_mut().unwrap().containers[1], &[("cpu", "250m")], &[("cpu", "500m")]);
+        let r = pod_resources(&p, &ns);
+        assert_eq!(r.memory_limit_bytes, None);
+        assert_eq!(r.cpu_quota, Some(100_000));
+        // A bigger init container sets the floor.
+        let mut init = p.spec.as_ref().unwrap().containers[0].clone();
+        init.name = "init".into();
+        with_resources(&mut init, &[("cpu", "2")], &[("cpu", "2"), ("memory", "1Gi")]);
+        p.spec.as_mut().unwrap().init_containers = Some(vec![init]);
+        assert_eq!(pod_resources(&p, &ns).cpu_shares, Some(2048));
+    }
+
+    #[test]
+    fn only_safe_sysctls_are_admitted() {
+        use k8s_openapi::api::core::v1::{PodSecurityContext, Sysctl};
+        let with = |names: &[&str], host_net: bool| {
+            let mut p = pod();
+            let s = p.spec.as_mut().unwrap();
+            s.host_network = Some(host_net);
+            s.security_context = Some(PodSecurityContext {
+                sysctls: Some(names.iter().map(|n| Sysctl { name: n.to_string(), value: "1".into() }).collect()),
+                ..Default::default()
+            });
+            forbidden_sysctl(&p)
+        };
+        assert_eq!(with(&["net.ipv4.tcp_syncookies", "kernel/shm_rmid_forced"], false), None);
+        assert_eq!(
+            with(&["net.ipv4.tcp_syncookies", "net.core.somaxconn"], false).as_deref(),
+            Some("forbidden sysctl: \"net.core.somaxconn\" not allowlisted")
+        );
+        assert_eq!(
+            with(&["net.ipv4.tcp_syncookies"], true).as_deref(),
+            Some("forbidden sysctl: \"net.ipv4.tcp_syncookies\" not allowed with host net enabled")
+        );
+        assert_eq!(forbidden_sysctl(&pod()), None);
+    }
+
+    #[test]
+    fn seccomp_profiles_and_status_images() {
+        let ns = settings();
+        let spec =
+            |t: &str, l: Option<&str>| SeccompProfileSpec { type_: t.into(), localhost_profile: l.map(str::to_owned) };
+        assert_eq!(seccomp_profile(None, None, &ns), SeccompProfile::Unconfined);
+        assert_eq!(seccomp_profile(Some(&spec("RuntimeDefault", None)), None, &ns), SeccompProfile::RuntimeDefault);
+        assert_eq!(
+            seccomp_profile(Some(&spec("RuntimeDefault", None)), Some(&spec("Unconfined", None)), &ns),
+            SeccompProfile::Unconfined,
+            "the container's profile wins"
+        );
+        assert_eq!(
+            seccomp_profile(None, Some(&spec("Localhost", Some("p/audit.json"))), &ns),
+            SeccompProfile::Localhost("/seccomp/p/audit.json".into())
+        );
+        let c = |image: &str| Container { name: "c".into(), image: Some(image.into()), ..Default::default() };
+        let refs = vec!["docker.io/library/busybox:latest".to_string(), "docker.io/library/busybox:v2".to_string()];
+        assert_eq!(status_image(&c("busybox:v2"), &refs), "docker.io/library/busybox:v2");
+        assert_eq!(status_image(&c("busybox"), &refs), "docker.io/library/busybox:latest");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The pod status kubelet would report, computed purely from the spec, what
-//! the runtime observed, and the waiting reasons the executor recorded
-//! (image and config errors, back-offs). Phase follows kubelet's getPhase;
-//! conditions keep their lastTransitionTime while their status holds.
+//! the runtime observed, the probe verdicts and the waiting reasons the
+//! executor recorded (image and config errors, back-offs). Phase follows
+//! kubelet's getPhase; conditions keep their lastTransitionTime while their
+//! status holds. A container is `started` once running and past its startup
+//! probe, `ready` once started and past its readiness probe (a completed
+//! regular init container counts as ready, as in kubelet). A terminal phase
+//! never changes back, and keeps the reason it was reached with
+//! (`DeadlineExceeded`, an admission rejection).
 
 use std::collections::HashMap;
 
@@ -32,9 +37,31 @@ pub struct StatusInput<'a> {
     pub now: Timestamp,
     /// Termination messages read from containers' termination-log files, by container id.
     pub messages: &'a HashMap<String, String>,
-    /// Readiness results by container id (absent: no readiness probe → ready when running).
+    /// Readiness verdicts by container id (a container with a readiness
+    /// probe and no verdict is not ready).
     pub readiness: &'a HashMap<String, bool>,
+    /// Startup verdicts by container id (a container with a startup probe
+    /// and no success is not started).
+    pub startup: &'a HashMap<String, bool>,
+    /// What is known of the pod as a whole beyond its containers.
+    pub outcome: PodOutcome,
 }
+
+/// The pod-level facts that decide the phase besides its containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodOutcome {
+    /// Running normally.
+    Active,
+    /// Past `activeDeadlineSeconds`: Failed, reason DeadlineExceeded.
+    DeadlineExceeded,
+    /// Refused by the node before it ran (e.g. SysctlForbidden).
+    Rejected { reason: String, message: String },
+    /// Deleted, and every container has stopped: Succeeded when all exited 0, else Failed.
+    Deleted,
+}
+
+/// kubelet's activeDeadlineSeconds status message.
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 fn seconds(t: Timestamp) -> Time {
     Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
@@ -58,8 +85,9 @@ fn waiting(reason: &str, message: Option<String>) -> KState {
 }
 
 /// One container's status. `default_reason` is what a container that has
-/// not been created yet waits for (ContainerCreating or PodInitializing).
-fn container_status(i: &StatusInput<'_>, c: &Container, default_reason: &str) -> KStatus {
+/// not been created yet waits for (ContainerCreating or PodInitializing);
+/// `regular_init` marks an init container that must run to completion.
+fn container_status(i: &StatusInput<'_>, c: &Container, default_reason: &str, regular_init: bool) -> KStatus {
     let pod = i.pod;
     let insts = i.observed.instances(&c.name);
     let latest = insts.first().copied();
@@ -91,8 +119,9 @@ fn container_status(i: &StatusInput<'_>, c: &Container, default_reason: &str) ->
                 ..Default::default()
             });
             s.last_state = last_of(prev);
-            s.started = Some(true);
-            s.ready = i.readiness.get(&l.id).copied().unwrap_or(true);
+            let started = c.startup_probe.is_none() || i.startup.get(&l.id) == Some(&true);
+            s.started = Some(started);
+            s.ready = started && (c.readiness_probe.is_none() || i.readiness.get(&l.id) == Some(&true));
         }
         Some(l) if l.state == ContainerState::Exited => {
             if let Some(b) = backoff {
@@ -112,6 +141,7 @@ fn container_status(i: &StatusInput<'_>, c: &Container, default_reason: &str) ->
             } else {
                 s.state = Some(KState { terminated: Some(terminated(l, i.messages)), ..Default::default() });
                 s.last_state = last_of(prev);
+                s.ready = regular_init && l.exit_code == Some(0);
             }
         }
         Some(_) => {
@@ -238,24 +268,63 @@ fn condition(
 pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
     let pod = i.pod;
     let prev = &pod.status;
+    if let PodOutcome::Rejected { reason, message } = &i.outcome {
+        // kubelet's rejectPod: the phase and why, nothing about containers
+        // that never existed (so kubectl's STATUS shows the reason).
+        let scheduled = prev
+            .as_ref()
+            .and_then(|p| p.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+            .cloned()
+            .unwrap_or_else(|| condition(prev, "PodScheduled", true, None, None, i.now));
+        return PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some(reason.clone()),
+            message: Some(message.clone()),
+            conditions: Some(vec![scheduled]),
+            host_ip: Some(i.host_ip.to_owned()),
+            host_ips: Some(vec![HostIP { ip: i.host_ip.to_owned() }]),
+            qos_class: prev.as_ref().and_then(|p| p.qos_class.clone()),
+            ..Default::default()
+        };
+    }
     let inits = init_containers(pod);
     let apps = app_containers(pod);
     let sandbox_ready = i.observed.ready_sandbox().is_some();
-    let init_statuses: Vec<KStatus> = inits.iter().map(|c| container_status(i, c, "PodInitializing")).collect();
+    let init_statuses: Vec<KStatus> =
+        inits.iter().map(|c| container_status(i, c, "PodInitializing", !is_sidecar(c))).collect();
     let init_done = inits
         .iter()
         .zip(&init_statuses)
         .filter(|(c, _)| !is_sidecar(c))
         .all(|(_, s)| s.state.as_ref().and_then(|x| x.terminated.as_ref()).is_some_and(|t| t.exit_code == 0));
-    let app_default = if !inits.is_empty() && !init_done { "PodInitializing" } else { "ContainerCreating" };
-    let app_statuses: Vec<KStatus> = apps.iter().map(|c| container_status(i, c, app_default)).collect();
+    // kubelet: a pod with init containers reports its not-yet-created app
+    // containers as PodInitializing, before and after the init phase.
+    let app_default = if !inits.is_empty() { "PodInitializing" } else { "ContainerCreating" };
+    let app_statuses: Vec<KStatus> = apps.iter().map(|c| container_status(i, c, app_default, false)).collect();
 
     let mut phase = phase(pod, &init_statuses, &app_statuses).to_owned();
-    // A terminal phase never changes back (kubelet enforces this).
-    if let Some(old) = prev.as_ref().and_then(|p| p.phase.as_deref())
-        && matches!(old, "Succeeded" | "Failed")
-    {
-        phase = old.to_owned();
+    let (mut reason, mut message) = (None, None);
+    match &i.outcome {
+        // (Rejected pods returned above.)
+        PodOutcome::Active | PodOutcome::Rejected { .. } => {}
+        PodOutcome::DeadlineExceeded => {
+            phase = "Failed".into();
+            (reason, message) = (Some("DeadlineExceeded".to_string()), Some(DEADLINE_MESSAGE.to_string()));
+        }
+        PodOutcome::Deleted => {
+            let all_ok = app_statuses
+                .iter()
+                .all(|s| s.state.as_ref().and_then(|x| x.terminated.as_ref()).is_some_and(|t| t.exit_code == 0));
+            phase = if all_ok { "Succeeded" } else { "Failed" }.into();
+        }
+    }
+    // A terminal phase never changes back (kubelet enforces this), nor its reason.
+    if let Some(old) = prev.as_ref().filter(|p| matches!(p.phase.as_deref(), Some("Succeeded" | "Failed"))) {
+        phase = old.phase.clone().unwrap_or(phase);
+        if old.reason.is_some() {
+            (reason, message) = (old.reason.clone(), old.message.clone());
+        }
     }
     let terminal = matches!(phase.as_str(), "Succeeded" | "Failed");
 
@@ -286,8 +355,11 @@ pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
         })
         .map(|(c, _)| c.name.as_str())
         .collect();
-    let (init_reason, init_msg) = if init_done || terminal {
-        (if terminal && !inits.is_empty() { Some("PodCompleted".to_string()) } else { None }, None)
+    // kubelet: a Succeeded pod is initialized (PodCompleted); a Failed one
+    // only if its init containers really completed.
+    let succeeded = phase == "Succeeded";
+    let (init_reason, init_msg) = if init_done || succeeded {
+        (if succeeded && !inits.is_empty() { Some("PodCompleted".to_string()) } else { None }, None)
     } else {
         (
             Some("ContainersNotInitialized".to_string()),
@@ -295,19 +367,44 @@ pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
         )
     };
 
+    // Ready also needs every readiness gate's condition (set by others) True.
+    let prev_conditions: &[PodCondition] = prev.as_ref().and_then(|p| p.conditions.as_deref()).unwrap_or(&[]);
+    let gates: Vec<String> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.readiness_gates.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|g| match prev_conditions.iter().find(|c| c.type_ == g.condition_type) {
+            None => {
+                Some(format!("corresponding condition of pod readiness gate {:?} does not exist.", g.condition_type))
+            }
+            Some(c) if c.status != "True" => Some(format!(
+                "the status of pod readiness gate {:?} is not \"True\", but {}",
+                g.condition_type, c.status
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    let pod_ready = if ready && !gates.is_empty() {
+        condition(prev, "Ready", false, Some("ReadinessGatesNotReady".into()), Some(gates.join(", ")), i.now)
+    } else {
+        condition(prev, "Ready", ready, ready_reason.clone(), ready_msg.clone(), i.now)
+    };
     let mut conditions = vec![
         condition(prev, "PodReadyToStartContainers", sandbox_ready, None, None, i.now),
-        condition(prev, "Initialized", init_done || terminal, init_reason, init_msg, i.now),
-        condition(prev, "Ready", ready, ready_reason.clone(), ready_msg.clone(), i.now),
+        condition(prev, "Initialized", init_done || succeeded, init_reason, init_msg, i.now),
+        pod_ready,
         condition(prev, "ContainersReady", ready, ready_reason, ready_msg, i.now),
     ];
-    if let Some(s) =
-        prev.as_ref().and_then(|p| p.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
-    {
+    if let Some(s) = prev_conditions.iter().find(|c| c.type_ == "PodScheduled") {
         conditions.push(s.clone());
     } else {
         conditions.push(condition(prev, "PodScheduled", true, None, None, i.now));
     }
+    // Conditions kubelet does not own (readiness gates, DisruptionTarget, …) stay.
+    const OWN: [&str; 5] = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
+    conditions.extend(prev_conditions.iter().filter(|c| !OWN.contains(&c.type_.as_str())).cloned());
 
     let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
     let ips: Vec<String> = if host_network {
@@ -323,6 +420,8 @@ pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
     };
     PodStatus {
         phase: Some(phase),
+        reason,
+        message,
         conditions: Some(conditions),
         host_ip: Some(i.host_ip.to_owned()),
         host_ips: Some(vec![HostIP { ip: i.host_ip.to_owned() }]),

@@ -1,6 +1,11 @@
-//! The executor: one sync of one pod. Observe, plan (pure), act in kubelet's
-//! order, observe again, write the status. Terminating pods are stopped
-//! gracefully and then removed from the store.
+//! The executor: one sync of one pod. Observe, plan (pure), report what was
+//! observed, act in kubelet's order, observe again, start or stop probe
+//! workers, write the status again. (Reporting before acting is kubelet's
+//! SyncPod order too: a container's exit reaches the API without waiting
+//! for the restart or the sandbox teardown it causes.)
+//! Terminating pods are stopped gracefully and then removed from the store
+//! (`sync/kill.rs`). A pod the node refuses (a forbidden sysctl) is failed
+//! before anything of it is created, as kubelet's admission does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -10,20 +15,33 @@ use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
 
-use peapod_runtime::{ContainerState, PodSandboxConfig, RuntimeService, SandboxState};
-use peapod_store::{Mutation, ObjKey, Preconditions};
+use peapod_runtime::{ContainerState, PodSandboxConfig, RuntimeService};
+use peapod_store::{Mutation, ObjKey};
 
 use crate::env::{EnvContext, merge_with_image, pod_env};
 use crate::events::{EventType, InvolvedObject, Reason};
 use crate::plan::{
-    Kind, Observed, PodActions, app_containers, backoff_key, compute_pod_actions, init_containers, is_sidecar,
+    BackoffWait, Kind, Observed, PodActions, active_deadline, app_containers, backoff_key, compute_pod_actions,
+    init_containers, is_sidecar,
 };
-use crate::podconfig::{ContainerInputs, container_config, pod_dir, pod_log_dir, sandbox_config};
-use crate::status::{StatusInput, Waiting, compute_status};
+use crate::podconfig::{ContainerInputs, container_config, forbidden_sysctl, pod_dir, sandbox_config};
+use crate::probes::target_of;
+use crate::status::{DEADLINE_MESSAGE, PodOutcome, StatusInput, Waiting, compute_status};
 use crate::{Ctx, PodEntry};
+
+mod kill;
+mod messages;
+
+pub(crate) use kill::cleanup_orphans;
+use kill::{kill_all, kill_container, terminate};
 
 /// kubelet's minimum grace period when killing a container.
 const MIN_GRACE_SECONDS: i64 = 2;
+
+/// The pod's own grace period (`terminationGracePeriodSeconds`, default 30).
+fn pod_grace(pod: &Pod) -> i64 {
+    pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0)
+}
 
 pub(crate) fn involved(pod: &Pod, field_path: &str) -> InvolvedObject {
     let m = &pod.metadata;
@@ -83,9 +101,31 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
         }
     };
     let observed = observe(ctx, uid).await;
+    // Publish what was observed before any status is written from it: the
+    // API serves logs through this view, and a status naming a container
+    // the view does not know yet would send clients to "waiting to start".
+    ctx.observed.lock().expect("lock").insert(uid.to_owned(), observed.clone());
     let terminating = pod.metadata.deletion_timestamp.is_some();
     if entry.deleted || terminating {
         return terminate(ctx, &pod, &observed, !entry.deleted).await;
+    }
+
+    // Admission, once, before anything of the pod exists (kubelet's canAdmitPod).
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    if matches!(phase, "Failed" | "Succeeded") && observed.sandboxes.is_empty() && observed.containers.is_empty() {
+        // Finished (or refused) and nothing left of it: its status is final.
+        return Some(ctx.cfg.resync);
+    }
+    if phase == "Pending"
+        && observed.sandboxes.is_empty()
+        && observed.containers.is_empty()
+        && let Some(message) = forbidden_sysctl(&pod)
+    {
+        ctx.events.record(&involved(&pod, ""), EventType::Warning, Reason::SysctlForbidden, &message);
+        let outcome =
+            PodOutcome::Rejected { reason: "SysctlForbidden".into(), message: format!("Pod was rejected: {message}") };
+        write_status(ctx, &pod, &observed, &[], outcome).await;
+        return Some(ctx.cfg.resync);
     }
 
     {
@@ -112,11 +152,39 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
     }
 
     let now = ctx.clock.now();
+    let verdicts = ctx.probes.verdicts(uid);
     let actions = {
         let b = ctx.backoff.lock().expect("lock");
-        compute_pod_actions(&pod, &observed, &b, now)
+        compute_pod_actions(&pod, &observed, &b, &verdicts, now)
     };
+    if actions.deadline_exceeded {
+        let first = {
+            let mut st = ctx.state.lock().expect("lock");
+            let ws = st.entry(uid.to_owned()).or_default();
+            !std::mem::replace(&mut ws.deadline_recorded, true)
+        };
+        if first {
+            ctx.events.record(&involved(&pod, ""), EventType::Normal, Reason::DeadlineExceeded, DEADLINE_MESSAGE);
+        }
+    }
+    let outcome = if actions.deadline_exceeded { PodOutcome::DeadlineExceeded } else { PodOutcome::Active };
+    if !actions.is_noop() {
+        // Report what was observed before acting, as kubelet's SyncPod does:
+        // an exit reaches the API before the sandbox teardown or the
+        // restart, and a pod waiting on a slow start shows ContainerCreating.
+        write_status(ctx, &pod, &observed, &actions.backoff, outcome.clone()).await;
+    }
     let mut requeue = execute(ctx, &pod, &observed, &actions).await;
+    // Come back when the active deadline runs out (counted from the
+    // startTime this sync's status sets, on the first sync).
+    let deadline = active_deadline(&pod).or_else(|| {
+        let secs = pod.spec.as_ref()?.active_deadline_seconds?;
+        now.checked_add(jiff::SignedDuration::from_secs(secs)).ok()
+    });
+    if let Some(d) = deadline.filter(|_| !actions.terminal) {
+        let left = Duration::try_from(d.duration_since(now)).unwrap_or_default();
+        requeue = requeue.min(left + Duration::from_millis(50));
+    }
     for w in &actions.backoff {
         requeue = requeue.min(w.remaining + Duration::from_millis(50));
         let m = &pod.metadata;
@@ -134,9 +202,10 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
         );
     }
 
-    // Status from what is there now.
+    // Status from what is there now; probes for what runs now.
     let observed = if actions.is_noop() { observed } else { observe(ctx, uid).await };
-    write_status(ctx, &pod, &observed, &actions).await;
+    crate::probes::sync_workers(ctx, &pod, &observed);
+    write_status(ctx, &pod, &observed, &actions.backoff, outcome).await;
     ctx.observed.lock().expect("lock").insert(uid.to_owned(), observed);
     Some(requeue.min(ctx.cfg.resync))
 }
@@ -144,12 +213,15 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
 /// Carry out the plan. Returns the longest it may wait before the next sync.
 async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Observed, a: &PodActions) -> Duration {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(MIN_GRACE_SECONDS);
+    let grace = pod_grace(pod);
     let mut requeue = ctx.cfg.resync;
 
     if a.kill_pod {
-        kill_all(ctx, pod, observed, grace).await;
-        for s in observed.sandboxes.iter().filter(|s| s.state == SandboxState::Ready) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(grace as u64);
+        kill_all(ctx, pod, observed, deadline).await;
+        // Every sandbox, not only the ready one: a sandbox whose setup a
+        // crash cut short is NotReady but still holds its network namespace.
+        for s in &observed.sandboxes {
             if let Err(e) = ctx.runtime.stop_pod_sandbox(&s.id).await {
                 tracing::warn!(%uid, error = %e, "stopping sandbox");
             }
@@ -240,25 +312,32 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         cfg
     });
 
-    // Kill what must go before starting replacements.
-    let kills = a.kill.iter().map(|k| {
-        let ctx = ctx.clone();
-        async move {
-            ctx.events.record(
-                &involved(pod, &field_path(pod, &k.name)),
-                EventType::Normal,
-                Reason::Killing,
-                &format!("Stopping container {}", k.name),
-            );
-            if let Err(e) = ctx.runtime.stop_container(&k.id, grace).await {
-                tracing::warn!(container = %k.id, error = %e, "stopping container");
-            }
-        }
+    // The sandbox as it is now (one created in this sync is not in `observed`):
+    // its IPs feed status.podIP env vars, and handlers connect to it.
+    let current = match observed.ready_sandbox().filter(|sb| sb.id == sid) {
+        Some(sb) => Some(sb.clone()),
+        None => ctx.runtime.pod_sandbox_status(&sid).await.ok(),
+    };
+    let pod_ips: Vec<String> = current.as_ref().map(|sb| sb.ips.clone()).unwrap_or_default();
+    let target = current.as_ref().map(|sb| target_of(sb, &ctx.cfg.settings.host_ip)).unwrap_or_default();
+
+    // Kill what must go before starting replacements (preStop hooks run here).
+    let kills = a.kill.iter().filter_map(|k| {
+        let inst = observed.containers.iter().find(|c| c.id == k.id)?;
+        let grace = Duration::from_secs(k.grace.unwrap_or(grace).max(0) as u64);
+        Some(kill_container(ctx, pod, inst, Some(&k.reason), grace, &target))
     });
     join_all(kills).await;
 
-    let start_ctx =
-        StartCtx { sandbox_id: &sid, sandbox: &sandbox_cfg, vols: &vols, observed, restarting: &a.restarting };
+    let start_ctx = StartCtx {
+        sandbox_id: &sid,
+        sandbox: &sandbox_cfg,
+        vols: &vols,
+        observed,
+        restarting: &a.restarting,
+        target: &target,
+        pod_ips: &pod_ips,
+    };
     // Init containers one at a time, in order; a failure stops the rest.
     for &i in &a.start_init {
         let c = &init_containers(pod)[i];
@@ -299,6 +378,10 @@ struct StartCtx<'a> {
     vols: &'a HashMap<String, std::path::PathBuf>,
     observed: &'a Observed,
     restarting: &'a [String],
+    /// Where the pod's handlers (postStart httpGet) connect.
+    target: &'a crate::probes::net::Target,
+    /// The sandbox's IPs (status.podIP for env).
+    pod_ips: &'a [String],
 }
 
 fn set_waiting<R: RuntimeService>(ctx: &Ctx<R>, uid: &str, name: &str, w: Option<Waiting>) {
@@ -326,8 +409,11 @@ async fn start_container<R: RuntimeService>(
     let fp = field_path(pod, &c.name);
     let latest = s.observed.latest(&c.name);
     let attempt = latest.map(|l| l.metadata.attempt + 1).unwrap_or(0);
+    // The back-off counts from the newest instance that exited (kubelet's
+    // doBackOff); one killed in this very sync is still running in `observed`.
+    let exited = s.observed.instances(&c.name).into_iter().find(|i| i.state == ContainerState::Exited);
     if s.restarting.contains(&c.name)
-        && let Some(l) = latest.filter(|l| l.state == ContainerState::Exited)
+        && let Some(l) = exited
     {
         let finished = l.finished_at.unwrap_or_else(|| ctx.clock.now());
         ctx.backoff.lock().expect("lock").next(&backoff_key(&uid, &c.name), finished);
@@ -352,9 +438,7 @@ async fn start_container<R: RuntimeService>(
         Ok(i) => i,
         Err(w) => return fail(w),
     };
-    let env_ctx = EnvContext { pod_ips: &[], ..env_context(ctx, s.observed) };
-    let pod_ips: Vec<String> = s.observed.ready_sandbox().map(|x| x.ips.clone()).unwrap_or_default();
-    let env_ctx = EnvContext { pod_ips: &pod_ips, ..env_ctx };
+    let env_ctx = EnvContext { pod_ips: s.pod_ips, ..env_context(ctx, s.observed) };
     let pod_vars = match pod_env(pod, c, &env_ctx) {
         Ok(v) => v,
         Err(w) => return fail(w),
@@ -398,112 +482,60 @@ async fn start_container<R: RuntimeService>(
         Reason::Started,
         &format!("Started container {}", c.name),
     );
+    // postStart: the container is not reported Running until it returns
+    // (this sync writes the status only afterwards).
+    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+        let hook = crate::hooks::run(ctx, pod, c, &id, h, s.target, None);
+        let result = tokio::select! {
+            r = hook => r,
+            _ = kill::wait_terminating(ctx, &uid) => Err("container terminated before the postStart hook finished".into()),
+        };
+        if let Err(msg) = result {
+            tracing::info!(%uid, container = %c.name, %msg, "postStart hook failed");
+            // The hook's output stays out of the event (it may hold secrets), as in kubelet.
+            ctx.events.record(
+                &involved(pod, &fp),
+                EventType::Warning,
+                Reason::FailedPostStartHook,
+                "PostStartHook failed",
+            );
+            if let Ok(st) = ctx.runtime.container_status(&id).await {
+                let grace = Duration::from_secs(pod_grace(pod) as u64);
+                kill_container(ctx, pod, &st, Some("FailedPostStartHook"), grace, s.target).await;
+            }
+            set_waiting(ctx, &uid, &c.name, Some(Waiting { reason: "PostStartHookError".into(), message: msg }));
+            return false;
+        }
+    }
     set_waiting(ctx, &uid, &c.name, None);
     true
 }
 
-/// Stop every running container of the pod: app containers (and running
-/// regular init containers) first, in parallel; sidecars after them, in
-/// reverse order, as kubelet does.
-async fn kill_all<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Observed, grace: i64) {
-    let sidecars: Vec<&str> = init_containers(pod).iter().filter(|c| is_sidecar(c)).map(|c| c.name.as_str()).collect();
-    let live: Vec<_> = observed
-        .containers
-        .iter()
-        .filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Created))
-        .collect();
-    let stop = |c: &&peapod_runtime::ContainerStatus| {
-        let ctx = ctx.clone();
-        let (id, name) = (c.id.clone(), c.metadata.name.clone());
-        async move {
-            ctx.events.record(
-                &involved(pod, &field_path(pod, &name)),
-                EventType::Normal,
-                Reason::Killing,
-                &format!("Stopping container {name}"),
-            );
-            if let Err(e) = ctx.runtime.stop_container(&id, grace).await {
-                tracing::warn!(container = %id, error = %e, "stopping container");
-            }
-        }
-    };
-    join_all(live.iter().filter(|c| !sidecars.contains(&c.metadata.name.as_str())).map(stop)).await;
-    for name in sidecars.iter().rev() {
-        join_all(live.iter().filter(|c| c.metadata.name == *name).map(stop)).await;
-    }
-}
-
-/// A pod being deleted (or gone from the store): stop it gracefully, remove
-/// everything it had on this machine, then remove the object.
-async fn terminate<R: RuntimeService>(
-    ctx: &Arc<Ctx<R>>,
+/// Compute the pod's status from `observed` and write it if it changed.
+pub(crate) async fn write_status<R: RuntimeService>(
+    ctx: &Ctx<R>,
     pod: &Pod,
     observed: &Observed,
-    object_exists: bool,
-) -> Option<Duration> {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let grace = pod
-        .metadata
-        .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
-        .unwrap_or(30)
-        .max(MIN_GRACE_SECONDS);
-    let grace = if object_exists { grace } else { MIN_GRACE_SECONDS };
-    kill_all(ctx, pod, observed, grace).await;
-    let mut ok = true;
-    for s in &observed.sandboxes {
-        if let Err(e) = ctx.runtime.remove_pod_sandbox(&s.id).await {
-            tracing::warn!(%uid, error = %e, "removing sandbox");
-            ok = false;
-        }
-    }
-    // Containers whose sandbox record is gone (should not happen, but leave nothing).
-    for c in &observed.containers {
-        let _ = ctx.runtime.remove_container(&c.id).await;
-    }
-    let s = &ctx.cfg.settings;
-    if let Err(e) = tokio::task::block_in_place(|| crate::volumes::teardown(&pod_dir(s, &uid))) {
-        tracing::warn!(%uid, error = %e, "removing volumes");
-        ok = false;
-    }
-    let _ = std::fs::remove_dir_all(pod_log_dir(s, pod));
-    if !ok {
-        return Some(Duration::from_secs(1));
-    }
-    ctx.backoff.lock().expect("lock").forget_prefix(&format!("{uid}/"));
-    if object_exists {
-        let key = ObjKey::new(
-            "pods",
-            pod.metadata.namespace.as_deref().unwrap_or(""),
-            pod.metadata.name.as_deref().unwrap_or(""),
-        );
-        match ctx.store.delete(&key, &Preconditions { uid: Some(uid.clone()), resource_version: None }) {
-            Ok(_) | Err(peapod_store::StoreError::NotFound { .. }) | Err(peapod_store::StoreError::Conflict { .. }) => {
-            }
-            Err(e) => {
-                tracing::warn!(%uid, error = %e, "removing the pod object");
-                return Some(Duration::from_secs(1));
-            }
-        }
-    }
-    ctx.pods.lock().expect("lock").remove(&uid);
-    None
-}
-
-async fn write_status<R: RuntimeService>(ctx: &Ctx<R>, pod: &Pod, observed: &Observed, a: &PodActions) {
+    backoff: &[BackoffWait],
+    outcome: PodOutcome,
+) {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let waiting = ctx.state.lock().expect("lock").get(&uid).map(|w| w.waiting.clone()).unwrap_or_default();
-    let messages = termination_messages(pod, observed);
+    let messages = messages::termination_messages(pod, observed);
+    let probes = ctx.probes.status(&uid);
     let status = compute_status(&StatusInput {
         pod,
         observed,
         waiting: &waiting,
-        backoff: &a.backoff,
+        backoff,
         host_ip: &ctx.cfg.settings.host_ip,
         now: ctx.clock.now(),
         messages: &messages,
-        readiness: &HashMap::new(),
+        readiness: &probes.readiness,
+        startup: &probes.startup,
+        outcome,
     });
+    ctx.metrics.observe_status(&uid, &status, ctx.clock.now());
     let Ok(new_status) = serde_json::to_value(&status) else { return };
     let key = ObjKey::new(
         "pods",
@@ -527,62 +559,4 @@ async fn write_status<R: RuntimeService>(ctx: &Ctx<R>, pod: &Pod, observed: &Obs
         obj["status"] = st;
         Ok(Mutation::Put(obj))
     });
-}
-
-/// terminationMessagePath content of exited containers (kubelet reads it
-/// from the file the container wrote; FallbackToLogsOnError uses the log tail).
-fn termination_messages(pod: &Pod, observed: &Observed) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for c in observed.containers.iter().filter(|c| c.state == ContainerState::Exited) {
-        let spec = init_containers(pod).iter().chain(app_containers(pod)).find(|s| s.name == c.metadata.name);
-        let policy = spec.and_then(|s| s.termination_message_policy.as_deref()).unwrap_or("File");
-        if let Some(msg) = c.message.clone().filter(|m| !m.is_empty()) {
-            out.insert(c.id.clone(), msg);
-            continue;
-        }
-        if policy == "FallbackToLogsOnError"
-            && c.exit_code != Some(0)
-            && let Ok(text) = std::fs::read_to_string(&c.log_path)
-        {
-            let lines: Vec<String> = text
-                .lines()
-                .rev()
-                .take(80)
-                .filter_map(|l| l.splitn(4, ' ').nth(3).map(str::to_owned))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            let mut msg = lines.join("\n");
-            if msg.len() > 2048 {
-                msg = msg[msg.len() - 2048..].to_owned();
-            }
-            out.insert(c.id.clone(), msg);
-        }
-    }
-    out
-}
-
-/// At start-up: sandboxes of pods the store no longer has (deleted while
-/// the daemon was down) are stopped and removed, with their volumes and logs.
-pub(crate) async fn cleanup_orphans<R: RuntimeService>(ctx: &Arc<Ctx<R>>, live: &HashSet<String>) {
-    let sandboxes = ctx.runtime.list_pod_sandboxes().await.unwrap_or_default();
-    let mut orphan_uids = HashSet::new();
-    for s in sandboxes.iter().filter(|s| !live.contains(&s.metadata.uid)) {
-        tracing::info!(pod = %format!("{}/{}", s.metadata.namespace, s.metadata.name), "removing a pod deleted while the daemon was down");
-        let _ = ctx.runtime.remove_pod_sandbox(&s.id).await;
-        orphan_uids.insert(s.metadata.uid.clone());
-        let dir =
-            ctx.cfg.settings.logs_root.join(format!("{}_{}_{}", s.metadata.namespace, s.metadata.name, s.metadata.uid));
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    // Volume directories of pods that no longer exist.
-    if let Ok(rd) = std::fs::read_dir(&ctx.cfg.settings.pods_root) {
-        for e in rd.flatten() {
-            let uid = e.file_name().to_string_lossy().into_owned();
-            if !live.contains(&uid) {
-                let _ = tokio::task::block_in_place(|| crate::volumes::teardown(&e.path()));
-            }
-        }
-    }
 }

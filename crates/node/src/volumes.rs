@@ -4,6 +4,11 @@
 //! writer: files live in a timestamped `..<ts>` directory, `..data` points at
 //! it and is swapped with one rename, so a running pod sees updates
 //! all at once (never a half-written set).
+//!
+//! `fsGroup` (kubelet's SetVolumeOwnership): emptyDir, configMap, secret,
+//! downwardAPI and projected volumes are group-owned by it; files get group
+//! read (and write, for emptyDir), directories the setgid bit so files the
+//! containers create inherit the group. hostPath volumes are left alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -44,13 +49,44 @@ pub fn setup(pod: &Pod, pod_dir: &Path, ctx: &EnvContext<'_>) -> Result<HashMap<
     Ok(out)
 }
 
+/// The pod's fsGroup, if it sets one.
+pub fn fs_group(pod: &Pod) -> Option<u32> {
+    pod.spec.as_ref()?.security_context.as_ref()?.fs_group.and_then(|g| u32::try_from(g).ok())
+}
+
+/// Give `path` to group `gid`: group read (and write unless `readonly`)
+/// for files, plus setgid and search for directories (kubelet's
+/// changeFilePermission). Symlinks are left alone.
+pub fn set_group_ownership(path: &Path, gid: u32, readonly: bool) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, None, Some(gid))?;
+    let mut mask = if readonly { 0o440 } else { 0o660 };
+    if meta.is_dir() {
+        mask |= 0o2000 | 0o110;
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode | mask != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | mask))?;
+    }
+    Ok(())
+}
+
 fn setup_one(pod: &Pod, v: &Volume, pod_dir: &Path, ctx: &EnvContext<'_>) -> Result<PathBuf, MountError> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let io_err = |e: io::Error| MountError::new(&v.name, e.to_string());
+    let group = fs_group(pod);
     if let Some(ed) = &v.empty_dir {
         let dir = plugin_dir(pod_dir, "kubernetes.io~empty-dir", &v.name);
+        // Set up once: later syncs must not undo what the containers did to it.
+        let memory = ed.medium.as_deref() == Some("Memory");
+        if dir.exists() && (!memory || peapod_runtime::mounts::is_mounted(&dir)) {
+            return Ok(dir);
+        }
         std::fs::create_dir_all(&dir).map_err(io_err)?;
-        if ed.medium.as_deref() == Some("Memory") && !peapod_runtime::mounts::is_mounted(&dir) {
+        if memory && !peapod_runtime::mounts::is_mounted(&dir) {
             let mut opts = String::from("mode=0777");
             if let Some(limit) = ed.size_limit.as_ref().and_then(|q| peapod_api::quantity::Quantity::parse(&q.0).ok()) {
                 opts.push_str(&format!(",size={}", limit.value()));
@@ -58,6 +94,9 @@ fn setup_one(pod: &Pod, v: &Volume, pod_dir: &Path, ctx: &EnvContext<'_>) -> Res
             peapod_runtime::mounts::mount_tmpfs(&dir, &opts).map_err(io_err)?;
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(io_err)?;
+        if let Some(gid) = group {
+            set_group_ownership(&dir, gid, false).map_err(io_err)?;
+        }
         return Ok(dir);
     }
     if let Some(hp) = &v.host_path {
@@ -80,7 +119,7 @@ fn setup_one(pod: &Pod, v: &Volume, pod_dir: &Path, ctx: &EnvContext<'_>) -> Res
             None if optional => BTreeMap::new(),
             None => return Err(MountError::new(&v.name, format!("configmap \"{}\" not found", cm.name))),
         };
-        write_atomic(&dir, &files, false).map_err(io_err)?;
+        write_atomic(&dir, &files, false, group).map_err(io_err)?;
         return Ok(dir);
     }
     if let Some(sv) = &v.secret {
@@ -97,13 +136,13 @@ fn setup_one(pod: &Pod, v: &Volume, pod_dir: &Path, ctx: &EnvContext<'_>) -> Res
             None => return Err(MountError::new(&v.name, format!("secret \"{name}\" not found"))),
         };
         // Secrets never touch the disk: a tmpfs per volume, as kubelet does.
-        write_atomic(&dir, &files, true).map_err(io_err)?;
+        write_atomic(&dir, &files, true, group).map_err(io_err)?;
         return Ok(dir);
     }
     if let Some(da) = &v.downward_api {
         let dir = plugin_dir(pod_dir, "kubernetes.io~downward-api", &v.name);
         let files = downward(pod, &v.name, da.items.as_deref().unwrap_or(&[]), da.default_mode.unwrap_or(0o644), ctx)?;
-        write_atomic(&dir, &files, false).map_err(io_err)?;
+        write_atomic(&dir, &files, false, group).map_err(io_err)?;
         return Ok(dir);
     }
     if let Some(pr) = &v.projected {
@@ -139,7 +178,7 @@ fn setup_one(pod: &Pod, v: &Volume, pod_dir: &Path, ctx: &EnvContext<'_>) -> Res
                 files.extend(downward(pod, &v.name, d.items.as_deref().unwrap_or(&[]), mode, ctx)?);
             }
         }
-        write_atomic(&dir, &files, false).map_err(io_err)?;
+        write_atomic(&dir, &files, false, group).map_err(io_err)?;
         return Ok(dir);
     }
     Err(MountError::new(&v.name, "volume type is not supported by this node"))
@@ -225,11 +264,29 @@ fn downward(
 
 /// kubelet's AtomicWriter: write `files` into a new `..<ts>` directory,
 /// swap `..data` to it with one rename, link each top-level name through
-/// `..data`, and remove what is no longer part of the payload.
-pub fn write_atomic(dir: &Path, files: &BTreeMap<String, (Vec<u8>, u32)>, tmpfs: bool) -> io::Result<()> {
+/// `..data`, and remove what is no longer part of the payload. With an
+/// fsGroup, everything written belongs to it (group-readable, setgid dirs).
+pub fn write_atomic(
+    dir: &Path,
+    files: &BTreeMap<String, (Vec<u8>, u32)>,
+    tmpfs: bool,
+    group: Option<u32>,
+) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     if tmpfs && !peapod_runtime::mounts::is_mounted(dir) {
         peapod_runtime::mounts::mount_tmpfs(dir, "mode=0755")?;
+    }
+    // The modes as they will end up, so an unchanged payload is recognised.
+    let owned;
+    let files = match group {
+        Some(_) => {
+            owned = files.iter().map(|(k, (c, m))| (k.clone(), (c.clone(), m | 0o440))).collect();
+            &owned
+        }
+        None => files,
+    };
+    if let Some(gid) = group {
+        set_group_ownership(dir, gid, true)?;
     }
     let data_link = dir.join("..data");
     if let Ok(cur) = std::fs::read_link(&data_link)
@@ -247,6 +304,21 @@ pub fn write_atomic(dir: &Path, files: &BTreeMap<String, (Vec<u8>, u32)>, tmpfs:
         }
         std::fs::write(&p, content)?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode & 0o7777))?;
+        if let Some(gid) = group {
+            std::os::unix::fs::lchown(&p, None, Some(gid))?;
+        }
+    }
+    if let Some(gid) = group {
+        // The payload's directories (files are done above).
+        let mut dirs = vec![new_dir.clone()];
+        while let Some(d) = dirs.pop() {
+            set_group_ownership(&d, gid, true)?;
+            for e in std::fs::read_dir(&d)?.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    dirs.push(e.path());
+                }
+            }
+        }
     }
     let tmp_link = dir.join("..data_tmp");
     let _ = std::fs::remove_file(&tmp_link);
@@ -425,19 +497,43 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut files =
             BTreeMap::from([("a".to_string(), (b"1".to_vec(), 0o644)), ("sub/b".to_string(), (b"2".to_vec(), 0o600))]);
-        write_atomic(d.path(), &files, false).unwrap();
+        write_atomic(d.path(), &files, false, None).unwrap();
         assert_eq!(std::fs::read(d.path().join("a")).unwrap(), b"1");
         assert_eq!(std::fs::read(d.path().join("sub/b")).unwrap(), b"2");
         let first = std::fs::read_link(d.path().join("..data")).unwrap();
         // Same payload: no new directory.
-        write_atomic(d.path(), &files, false).unwrap();
+        write_atomic(d.path(), &files, false, None).unwrap();
         assert_eq!(std::fs::read_link(d.path().join("..data")).unwrap(), first);
         files.insert("a".into(), (b"changed".to_vec(), 0o644));
         files.remove("sub/b");
-        write_atomic(d.path(), &files, false).unwrap();
+        write_atomic(d.path(), &files, false, None).unwrap();
         assert_eq!(std::fs::read(d.path().join("a")).unwrap(), b"changed");
         assert!(std::fs::symlink_metadata(d.path().join("sub")).is_err(), "stale link removed");
         assert!(!d.path().join(&first).exists(), "old payload removed");
+    }
+
+    #[test]
+    fn fs_group_owns_what_is_written() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let files = BTreeMap::from([("sub/k".to_string(), (b"v".to_vec(), 0o600))]);
+        write_atomic(d.path(), &files, false, Some(2345)).unwrap();
+        let f = std::fs::metadata(d.path().join("sub/k")).unwrap();
+        assert_eq!((f.gid(), f.mode() & 0o7777), (2345, 0o640), "group-readable, owned by the fsGroup");
+        let sub = std::fs::metadata(d.path().join("..data/sub")).unwrap();
+        assert_eq!(sub.gid(), 2345);
+        assert_ne!(sub.mode() & 0o2000, 0, "setgid directory");
+        let first = std::fs::read_link(d.path().join("..data")).unwrap();
+        write_atomic(d.path(), &files, false, Some(2345)).unwrap();
+        assert_eq!(std::fs::read_link(d.path().join("..data")).unwrap(), first, "unchanged payload not rewritten");
+
+        // A read-write volume root (emptyDir).
+        let e = d.path().join("empty");
+        std::fs::create_dir(&e).unwrap();
+        std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o777)).unwrap();
+        set_group_ownership(&e, 2345, false).unwrap();
+        let m = std::fs::metadata(&e).unwrap();
+        assert_eq!((m.gid(), m.mode() & 0o7777), (2345, 0o2777));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! runs `runc create` and keeps the logs and the exit code, then start,
 //! stop (signal, grace period, SIGKILL) and remove.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,9 @@ pub(crate) fn status_of(inner: &Inner, r: &ContainerRecord) -> ContainerStatus {
         if r.started_at.is_none() {
             // Killed before it was ever started (e.g. the pod was deleted).
             st.started_at = None;
+        }
+        if !r.config.termination_message_path.is_empty() {
+            st.message = inner.termination_message(&r.id).filter(|m| !m.is_empty());
         }
     } else if gone {
         st.state = ContainerState::Exited;
@@ -147,6 +151,12 @@ impl RuncRuntime {
             mounts::mount(m, &rootfs).map_err(|e| RuntimeError::Rootfs(e.to_string()))?;
         }
         let user = crate::user::resolve(&rootfs, &rec.config.security)?;
+        let sec = &rec.config.security;
+        let host_devices = if sec.privileged { host_devices(Path::new("/dev")) } else { vec![] };
+        let seccomp_localhost = match &sec.seccomp {
+            SeccompProfile::Localhost(p) if !sec.privileged => Some(load_seccomp(p)?),
+            _ => None,
+        };
         let term_log = dir.join("termination-log");
         std::fs::write(&term_log, b"").map_err(|e| RuntimeError::io("creating the termination log", e))?;
         if let Some(parent) = rec.config.log_path.parent() {
@@ -169,6 +179,8 @@ impl RuncRuntime {
             user,
             cgroups_path: rec.cgroup.clone(),
             limits: &inner.limits,
+            host_devices: &host_devices,
+            seccomp_localhost: seccomp_localhost.as_ref(),
         });
         crate::service::write_json(&dir.join("config.json"), &spec)?;
 
@@ -182,6 +194,8 @@ impl RuncRuntime {
             pid_file: dir.join("pid"),
             runc_log: dir.join("runc.log"),
             cgroup: rec.cgroup.clone(),
+            stdin: rec.config.stdin,
+            tty: rec.config.tty,
         };
         let mut child = tokio::process::Command::new(&inner.cfg.shim.program)
             .args(&inner.cfg.shim.args)
@@ -302,6 +316,7 @@ impl RuncRuntime {
         let _ = std::fs::remove_file(&rec.config.log_path);
         inner.containers.lock().expect("lock").remove(id);
         inner.shim_gone.lock().expect("lock").remove(id);
+        inner.messages.lock().expect("lock").remove(id);
         first.map_or(Ok(()), Err)
     }
 
@@ -313,10 +328,23 @@ impl RuncRuntime {
     ) -> Result<ExecResult, RuntimeError> {
         let inner = &self.inner;
         inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
-        let mut c = inner.runc.exec_command(id, cmd, false, None);
-        c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // The exec'd process's pid, so a timeout can kill it: killing `runc
+        // exec` alone would leave it running in the container (a probe that
+        // hangs every period would pile them up).
+        let pid_file = inner.container_dir(id).join(format!("exec-{}.pid", &new_id()[..16]));
+        let mut c = tokio::process::Command::new(&inner.runc.binary);
+        c.arg("--root").arg(&inner.runc.root).arg("exec").arg("--pid-file").arg(&pid_file).arg(id).args(cmd);
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let child = c.spawn().map_err(|e| RuntimeError::io("running runc exec", e))?;
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
+        if result.is_err()
+            && let Ok(pid) = crate::runc::read_pid(&pid_file)
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        let _ = std::fs::remove_file(&pid_file);
+        match result {
             Ok(Ok(out)) => Ok(ExecResult {
                 stdout: out.stdout,
                 stderr: out.stderr,
@@ -329,5 +357,88 @@ impl RuncRuntime {
             Ok(Err(e)) => Err(RuntimeError::io("waiting for runc exec", e)),
             Err(_) => Ok(ExecResult { stdout: vec![], stderr: vec![], exit_code: -1, timed_out: true }),
         }
+    }
+}
+
+/// The host's device nodes, as runc's `HostDevices` finds them: everything
+/// under /dev but the pseudo-terminal, shm, mqueue and fd directories and
+/// /dev/console (runc makes its own).
+pub(crate) fn host_devices(dev: &Path) -> Vec<crate::oci::Device> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dev) else { return out };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let Ok(st) = rustix::fs::lstat(&path) else { continue };
+        let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+        match kind {
+            rustix::fs::FileType::Directory
+                if !matches!(name.as_str(), "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev") =>
+            {
+                out.extend(host_devices(&path));
+            }
+            rustix::fs::FileType::CharacterDevice | rustix::fs::FileType::BlockDevice | rustix::fs::FileType::Fifo
+                if name != "console" =>
+            {
+                out.push(crate::oci::Device {
+                    kind: match kind {
+                        rustix::fs::FileType::CharacterDevice => "c",
+                        rustix::fs::FileType::BlockDevice => "b",
+                        _ => "p",
+                    }
+                    .into(),
+                    path: path.to_string_lossy().into_owned(),
+                    major: i64::from(rustix::fs::major(st.st_rdev)),
+                    minor: i64::from(rustix::fs::minor(st.st_rdev)),
+                    file_mode: Some(st.st_mode & 0o7777),
+                    uid: Some(st.st_uid),
+                    gid: Some(st.st_gid),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A `Localhost` seccomp profile: OCI seccomp JSON in a file on the node.
+fn load_seccomp(path: &Path) -> Result<serde_json::Value, RuntimeError> {
+    let text = std::fs::read(path)
+        .map_err(|e| RuntimeError::io(format!("reading the seccomp profile {}", path.display()), e))?;
+    Ok(serde_json::from_slice(&text)?)
+}
+
+/// The last `max` bytes of a file (kubelet's tail.ReadAtMost).
+pub(crate) fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        f.seek(SeekFrom::Start(len - max))?;
+    }
+    let mut buf = Vec::new();
+    f.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_devices_finds_dev_null_and_skips_pts() {
+        let devs = host_devices(Path::new("/dev"));
+        let null = devs.iter().find(|d| d.path == "/dev/null").expect("/dev/null");
+        assert_eq!((null.kind.as_str(), null.major, null.minor), ("c", 1, 3));
+        assert!(devs.iter().all(|d| !d.path.starts_with("/dev/pts/") && d.path != "/dev/console"));
+    }
+
+    #[test]
+    fn tail_reads_the_end() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_tail(&p, 4).unwrap(), b"6789");
+        assert_eq!(read_tail(&p, 100).unwrap(), b"0123456789");
     }
 }

@@ -66,6 +66,9 @@ pub struct PodSandboxConfig {
     /// shareProcessNamespace: containers join the sandbox's PID namespace.
     pub share_pid: bool,
     pub sysctls: BTreeMap<String, String>,
+    /// Limits of the pod-level cgroup (kubelet's ResourceConfigForPod); None fields are unlimited.
+    #[serde(default)]
+    pub pod_resources: LinuxResources,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -85,6 +88,10 @@ pub struct PodSandboxStatus {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub host_network: bool,
+    /// The pinned network namespace (None for hostNetwork): probes of a pod
+    /// without a pod IP dial its loopback from inside it.
+    #[serde(default)]
+    pub netns_path: Option<PathBuf>,
 }
 
 /// A bind mount of a host path (volume, /etc/hosts, ...) into the container.
@@ -127,7 +134,20 @@ pub struct SecurityContext {
     pub capabilities_add: Vec<String>,
     pub capabilities_drop: Vec<String>,
     pub masked_paths_unmasked: bool,
-    pub seccomp_runtime_default: bool,
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
+}
+
+/// The seccomp filter of a container (`securityContext.seccompProfile`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum SeccompProfile {
+    /// No filter (kubelet's default when the pod asks for none).
+    #[default]
+    Unconfined,
+    /// The runtime's default profile (containerd's, see `seccomp.rs`).
+    RuntimeDefault,
+    /// An OCI seccomp JSON file on the node.
+    Localhost(PathBuf),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -151,6 +171,10 @@ pub struct ContainerConfig {
     pub annotations: BTreeMap<String, String>,
     /// Signal to stop the container with (image STOPSIGNAL), default SIGTERM.
     pub stop_signal: Option<String>,
+    /// Where the container writes its termination message (`terminationMessagePath`);
+    /// empty: no file is mounted.
+    #[serde(default)]
+    pub termination_message_path: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

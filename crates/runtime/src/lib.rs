@@ -16,19 +16,25 @@
 //!                 pid exit.json runc.log termination-log
 //! ```
 
+mod attach;
 pub mod cgroups;
 mod container;
 pub mod cri;
+mod exec;
 pub mod mounts;
 pub mod oci;
+mod port_forward;
 pub mod runc;
 mod sandbox;
+pub mod seccomp;
 mod service;
 pub mod shim;
 pub mod spec;
 mod user;
 
+pub use attach::{AttachControl, AttachSession};
 pub use cri::*;
+pub use exec::{ExecProcess, ExecReader, ExecSession, ExecSpec, ExecTerminal, ExecWriter};
 pub use service::{RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, ShimCommand};
 
 /// The infra binary, built statically from pause/pause.c.
@@ -52,6 +58,11 @@ pub enum RuntimeError {
     SandboxNotFound(String),
     #[error("container {0} not found")]
     ContainerNotFound(String),
+    #[error("container {0} is not running")]
+    ContainerNotRunning(String),
+    /// `runc exec` could not start the process; the message is runc's.
+    #[error("{0}")]
+    ExecFailed(String),
     #[error("sandbox {0} is not ready")]
     SandboxNotReady(String),
     #[error("preparing the root filesystem: {0}")]

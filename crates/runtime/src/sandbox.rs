@@ -26,6 +26,7 @@ pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
         labels: r.config.labels.clone(),
         annotations: r.config.annotations.clone(),
         host_network: r.config.host_network,
+        netns_path: r.netns.clone(),
     }
 }
 
@@ -103,6 +104,9 @@ impl RuncRuntime {
         std::fs::create_dir_all(&config.log_directory)
             .map_err(|e| RuntimeError::io(format!("creating {}", config.log_directory.display()), e))?;
 
+        // The pod-level cgroup, with the pod's limits, before anything runs in it.
+        crate::cgroups::apply_pod_limits(&config.cgroup_parent, &config.pod_resources)
+            .map_err(|e| RuntimeError::io("setting up the pod cgroup", e))?;
         let cg_path = format!("{}/{}", config.cgroup_parent.trim_end_matches('/'), id);
         let spec = sandbox_spec(&SandboxSpecInput {
             config,
@@ -147,6 +151,10 @@ impl RuncRuntime {
         let Some(mut rec) = inner.sandbox(id) else {
             return Ok(());
         };
+        // Idempotent: a stopped sandbox has nothing left to stop (CRI semantics).
+        if rec.stopped {
+            return Ok(());
+        }
         let mut errors: Vec<RuntimeError> = Vec::new();
         let ids: Vec<String> = inner
             .containers
@@ -189,7 +197,9 @@ impl RuncRuntime {
         if let Err(e) = mounts::unmount(&inner.sandbox_dir(id).join("shm")) {
             errors.push(RuntimeError::io("unmounting the pod's /dev/shm", e));
         }
-        rec.stopped = true;
+        // Stopped for good only when every step worked; otherwise the next
+        // stop retries what failed (each step tolerates what is already gone).
+        rec.stopped = errors.is_empty();
         if inner.sandbox_dir(id).exists() {
             inner.save_sandbox(&rec)?;
         }
@@ -218,6 +228,22 @@ impl RuncRuntime {
                 errors.push(e);
             }
         }
+        // The pod-level cgroup is the pod's alone; remove it when no other
+        // sandbox of the same pod (a recreated one) still uses it. Before the
+        // record goes: a crash in between must leave the record, so the next
+        // removal (after recovery) still knows about the cgroup.
+        let shared = inner
+            .sandboxes
+            .lock()
+            .expect("lock")
+            .values()
+            .any(|s| s.id != id && s.config.cgroup_parent == rec.config.cgroup_parent);
+        if !shared
+            && !rec.config.cgroup_parent.is_empty()
+            && let Err(e) = crate::cgroups::remove(&rec.config.cgroup_parent)
+        {
+            errors.push(RuntimeError::io("removing the pod cgroup", e));
+        }
         let dir = inner.sandbox_dir(id);
         for m in mounts::mounts_under(&dir) {
             let _ = mounts::unmount(&m);
@@ -228,16 +254,6 @@ impl RuncRuntime {
             errors.push(RuntimeError::io(format!("removing {}", dir.display()), e));
         }
         inner.sandboxes.lock().expect("lock").remove(id);
-        // The pod-level cgroup is the pod's alone; remove it when no other
-        // sandbox of the same pod (a recreated one) still uses it.
-        let shared =
-            inner.sandboxes.lock().expect("lock").values().any(|s| s.config.cgroup_parent == rec.config.cgroup_parent);
-        if !shared
-            && !rec.config.cgroup_parent.is_empty()
-            && let Err(e) = crate::cgroups::remove(&rec.config.cgroup_parent)
-        {
-            errors.push(RuntimeError::io("removing the pod cgroup", e));
-        }
         first_error(errors)
     }
 }

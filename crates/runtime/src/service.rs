@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub containers: Mutex<HashMap<String, ContainerRecord>>,
     /// Containers whose shim has exited (the exit file is final, or the shim died).
     pub shim_gone: Mutex<HashSet<String>>,
+    /// Termination messages of exited containers (final once read).
+    pub messages: Mutex<HashMap<String, String>>,
     pub events: broadcast::Sender<ContainerEvent>,
 }
 
@@ -138,6 +140,20 @@ impl Inner {
         self.shim_gone.lock().expect("lock").contains(id) || self.exit_record(id).is_some()
     }
 
+    /// What an exited container wrote to its termination-message file (the
+    /// last 4 KiB, as kubelet reads it). Read once, then cached: the file
+    /// cannot change after the container is gone.
+    pub fn termination_message(&self, id: &str) -> Option<String> {
+        if let Some(m) = self.messages.lock().expect("lock").get(id) {
+            return Some(m.clone());
+        }
+        let path = self.container_dir(id).join("termination-log");
+        let data = crate::container::read_tail(&path, 4096).ok()?;
+        let msg = String::from_utf8_lossy(&data).into_owned();
+        self.messages.lock().expect("lock").insert(id.to_owned(), msg.clone());
+        Some(msg)
+    }
+
     pub fn on_shim_exit(&self, id: &str) {
         self.shim_gone.lock().expect("lock").insert(id.to_owned());
         if let Some(rec) = self.container(id) {
@@ -181,6 +197,7 @@ impl RuncRuntime {
             sandboxes: Mutex::new(HashMap::new()),
             containers: Mutex::new(HashMap::new()),
             shim_gone: Mutex::new(HashSet::new()),
+            messages: Mutex::new(HashMap::new()),
             events,
         });
         install_pause(&inner.pause_rootfs())?;
@@ -236,6 +253,23 @@ impl RuncRuntime {
         for id in half_made {
             tracing::info!(container = %id, "removing a container whose creation was interrupted");
             let _ = self.remove_container_impl(&id).await;
+        }
+        // A sandbox whose setup was interrupted before its infra pid was
+        // recorded (that happens once the network is up too): its pause may
+        // run and its netns and CNI attachment exist, but the node agent sees
+        // it NotReady and would keep it beside the pod's next sandbox for the
+        // pod's lifetime. No container can belong to it: tear it down.
+        let half_made: Vec<String> = inner
+            .sandboxes
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|s| s.pause_pid.is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        for id in half_made {
+            tracing::info!(sandbox = %id, "removing a sandbox whose setup was interrupted");
+            let _ = self.remove_pod_sandbox_impl(&id).await;
         }
         // runc containers without any record of ours (crash between runc create and the record).
         let known: HashSet<String> = {

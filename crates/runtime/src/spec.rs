@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cri::{ContainerConfig, PodSandboxConfig};
+use crate::cri::{ContainerConfig, PodSandboxConfig, SeccompProfile};
 use crate::oci::*;
 
 /// containerd's default capability set for containers.
@@ -247,10 +247,15 @@ pub struct ContainerSpecInput<'a> {
     pub pause_pid: i32,
     pub shm: Option<&'a Path>,
     pub etc: EtcFiles<'a>,
+    /// Host file bound at the config's `termination_message_path`.
     pub termination_log: Option<&'a Path>,
     pub user: User,
     pub cgroups_path: String,
     pub limits: &'a HostLimits,
+    /// The host's device nodes (given to privileged containers).
+    pub host_devices: &'a [Device],
+    /// The loaded profile of a `Localhost` seccomp profile.
+    pub seccomp_localhost: Option<&'a serde_json::Value>,
 }
 
 pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
@@ -283,9 +288,6 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
     mounts.push(bind("/etc/hostname", i.etc.hostname, ro, ""));
     mounts.push(bind("/etc/hosts", i.etc.hosts, ro, ""));
     mounts.push(bind("/etc/resolv.conf", i.etc.resolv_conf, ro, ""));
-    if let Some(t) = i.termination_log {
-        mounts.push(bind("/dev/termination-log", t, false, ""));
-    }
     // Volumes: parents before children, whatever order the pod lists them in.
     let mut user_mounts: Vec<&crate::cri::MountSpec> = c.mounts.iter().collect();
     user_mounts.sort_by_key(|m| Path::new(&m.container_path).components().count());
@@ -293,6 +295,10 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
     mounts.retain(|m| !overridden.contains(&m.destination.as_str()));
     for m in user_mounts {
         mounts.push(bind(&m.container_path, &m.host_path, m.readonly, &m.propagation));
+    }
+    // Last, like kubelet's makeMounts: the path may lie inside a volume.
+    if let Some(t) = i.termination_log.filter(|_| !c.termination_message_path.is_empty()) {
+        mounts.push(bind(&c.termination_message_path, t, false, ""));
     }
 
     let caps = capabilities(sec, i.limits);
@@ -310,6 +316,12 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
     if let Some(l) = r.pids_limit {
         resources.pids = Some(Pids { limit: l });
     }
+    // containerd: privileged containers run unconfined; otherwise the profile asked for.
+    let seccomp = match (&sec.seccomp, sec.privileged) {
+        (_, true) | (SeccompProfile::Unconfined, _) => None,
+        (SeccompProfile::RuntimeDefault, false) => Some(crate::seccomp::default_profile(&caps.bounding)),
+        (SeccompProfile::Localhost(_), false) => i.seccomp_localhost.cloned(),
+    };
 
     Spec {
         oci_version: "1.0.2-dev".into(),
@@ -342,6 +354,8 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
             } else {
                 READONLY_PATHS.iter().map(|s| s.to_string()).collect()
             },
+            seccomp,
+            devices: if sec.privileged { i.host_devices.to_vec() } else { vec![] },
             ..Default::default()
         },
         annotations: BTreeMap::from([
@@ -494,6 +508,8 @@ mod tests {
             user: User::default(),
             cgroups_path: "/peapod/podu1/c".into(),
             limits: &l,
+            host_devices: &[],
+            seccomp_localhost: None,
         });
         assert_eq!(s.hostname, None);
         let ns: Vec<(&str, Option<&str>)> =
@@ -516,6 +532,78 @@ mod tests {
         assert_eq!(s.process.oom_score_adj, Some(0), "negative oom_score_adj clamped to the floor");
         assert_eq!(s.linux.resources.as_ref().unwrap().memory.as_ref().unwrap().limit, Some(1 << 20));
         assert_eq!(s.process.env, vec!["A=1"]);
+    }
+
+    fn spec_for(cfg: &ContainerConfig, devices: &[Device]) -> Spec {
+        let l = limits();
+        container_spec(&ContainerSpecInput {
+            config: cfg,
+            sandbox: &sandbox(),
+            rootfs: Path::new("/c/rootfs"),
+            netns: None,
+            pause_pid: 42,
+            shm: None,
+            etc: EtcFiles {
+                hostname: Path::new("/s/hostname"),
+                hosts: Path::new("/s/hosts"),
+                resolv_conf: Path::new("/s/resolv.conf"),
+            },
+            termination_log: Some(Path::new("/c/termination-log")),
+            user: User::default(),
+            cgroups_path: "/peapod/podu1/c".into(),
+            limits: &l,
+            host_devices: devices,
+            seccomp_localhost: None,
+        })
+    }
+
+    #[test]
+    fn seccomp_devices_and_termination_log() {
+        let null = Device {
+            kind: "c".into(),
+            path: "/dev/null".into(),
+            major: 1,
+            minor: 3,
+            file_mode: Some(0o666),
+            uid: Some(0),
+            gid: Some(0),
+        };
+        let mut cfg = ContainerConfig {
+            args: vec!["sh".into()],
+            termination_message_path: "/tmp/msg".into(),
+            mounts: vec![MountSpec {
+                container_path: "/tmp".into(),
+                host_path: "/v/tmp".into(),
+                readonly: false,
+                propagation: String::new(),
+            }],
+            ..Default::default()
+        };
+        // Unconfined by default (kubelet's default), no host devices.
+        let s = spec_for(&cfg, std::slice::from_ref(&null));
+        assert!(s.linux.seccomp.is_none());
+        assert!(s.linux.devices.is_empty());
+        let dests: Vec<&str> = s.mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(dests.last(), Some(&"/tmp/msg"), "termination file bound after the volume holding it: {dests:?}");
+        assert!(!dests.contains(&"/dev/termination-log"));
+
+        cfg.security.seccomp = SeccompProfile::RuntimeDefault;
+        let s = spec_for(&cfg, std::slice::from_ref(&null));
+        let sc = s.linux.seccomp.as_ref().expect("profile");
+        assert_eq!(sc["defaultAction"], "SCMP_ACT_ERRNO");
+        let json = serde_json::to_string(sc).unwrap();
+        assert!(!json.contains("\"unshare\""), "unshare needs CAP_SYS_ADMIN, which the default set lacks");
+
+        // Privileged: no filter, every host device, devices cgroup open.
+        cfg.security.privileged = true;
+        let s = spec_for(&cfg, std::slice::from_ref(&null));
+        assert!(s.linux.seccomp.is_none());
+        assert_eq!(s.linux.devices, vec![null]);
+        assert!(s.linux.resources.as_ref().unwrap().devices[0].allow);
+        assert!(s.linux.masked_paths.is_empty());
+        let ser = serde_json::to_value(&s.linux).unwrap();
+        assert_eq!(ser["devices"][0]["type"], "c");
+        assert_eq!(ser["devices"][0]["fileMode"], 0o666);
     }
 
     #[test]

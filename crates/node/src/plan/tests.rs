@@ -39,6 +39,7 @@ fn sandbox(id: &str, attempt: u32, ready: bool) -> PodSandboxStatus {
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
         host_network: false,
+        netns_path: None,
     }
 }
 
@@ -136,6 +137,7 @@ fn compute_pod_actions_table() {
                     id: "cb".into(),
                     name: "b".into(),
                     reason: "Container b definition changed, will be restarted".into(),
+                    grace: None,
                 }],
                 start: vec![1],
                 restarting: vec!["b".into()],
@@ -282,6 +284,7 @@ fn compute_pod_actions_table() {
                     id: "cb".into(),
                     name: "b".into(),
                     reason: "Container was created but never started".into(),
+                    grace: None,
                 }],
                 start: vec![1],
                 ..in_s1()
@@ -313,7 +316,227 @@ fn compute_pod_actions_table() {
         (c.observed)(&mut obs);
         let mut b = Backoff::default();
         (c.backoff)(&mut b);
-        let got = compute_pod_actions(&pod, &obs, &b, t0());
+        let got = compute_pod_actions(&pod, &obs, &b, &ProbeVerdicts::default(), t0());
         assert_eq!(got, c.want, "case: {}", c.name);
     }
+}
+
+struct ProbeCase {
+    name: &'static str,
+    pod: fn(&mut Pod),
+    observed: fn(&mut Observed),
+    backoff: fn(&mut Backoff),
+    liveness: &'static [&'static str],
+    startup: &'static [&'static str],
+    started: &'static [&'static str],
+    /// Seconds after t0.
+    now: i64,
+    want: PodActions,
+}
+
+fn kill_of(id: &str, name: &str, reason: &str, grace: Option<i64>) -> Kill {
+    Kill { id: id.into(), name: name.into(), reason: reason.into(), grace }
+}
+
+fn sidecar_with_startup_probe(p: &mut Pod) {
+    let mut sc = container("side", "img:1");
+    sc.restart_policy = Some("Always".into());
+    sc.startup_probe = Some(k8s_openapi::api::core::v1::Probe::default());
+    p.spec.as_mut().unwrap().init_containers = Some(vec![sc]);
+}
+
+fn with_deadline(p: &mut Pod) {
+    p.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
+    p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+        start_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t0())),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn probe_verdicts_and_deadlines() {
+    let cases: Vec<ProbeCase> = vec![
+        ProbeCase {
+            name: "liveness failure: kill and start again in the same sync",
+            pod: none_pod,
+            observed: none_obs,
+            backoff: none_backoff,
+            liveness: &["ca"],
+            startup: &[],
+            started: &[],
+            now: 0,
+            want: PodActions {
+                kill: vec![kill_of("ca", "a", "Container a failed liveness probe, will be restarted", None)],
+                start: vec![0],
+                restarting: vec!["a".into()],
+                ..in_s1()
+            },
+        },
+        ProbeCase {
+            name: "liveness failure with restartPolicy Never: kill only",
+            pod: |p| p.spec.as_mut().unwrap().restart_policy = Some("Never".into()),
+            observed: none_obs,
+            backoff: none_backoff,
+            liveness: &["cb"],
+            startup: &[],
+            started: &[],
+            now: 0,
+            want: PodActions { kill: vec![kill_of("cb", "b", "Container b failed liveness probe", None)], ..in_s1() },
+        },
+        ProbeCase {
+            name: "startup failure uses the probe's own grace period",
+            pod: |p| {
+                p.spec.as_mut().unwrap().containers[0].startup_probe = Some(k8s_openapi::api::core::v1::Probe {
+                    termination_grace_period_seconds: Some(5),
+                    ..Default::default()
+                })
+            },
+            observed: none_obs,
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &["ca"],
+            started: &[],
+            now: 0,
+            want: PodActions {
+                kill: vec![kill_of("ca", "a", "Container a failed startup probe, will be restarted", Some(5))],
+                start: vec![0],
+                restarting: vec!["a".into()],
+                ..in_s1()
+            },
+        },
+        ProbeCase {
+            name: "second liveness kill inside the back-off: killed now, started when the back-off ends",
+            pod: none_pod,
+            observed: |o| {
+                o.containers[0].metadata.attempt = 1;
+                o.containers.push(inst("ca0", "s1", "a", 0, ContainerState::Exited, Some(137)));
+            },
+            backoff: |b| b.next("uid1/a", t0()),
+            liveness: &["ca"],
+            startup: &[],
+            started: &[],
+            now: 3,
+            want: PodActions {
+                kill: vec![kill_of("ca", "a", "Container a failed liveness probe, will be restarted", None)],
+                ..in_s1()
+            },
+        },
+        ProbeCase {
+            name: "a failed probe of another pod's container changes nothing",
+            pod: none_pod,
+            observed: none_obs,
+            backoff: none_backoff,
+            liveness: &["elsewhere"],
+            startup: &["elsewhere"],
+            started: &[],
+            now: 0,
+            want: in_s1(),
+        },
+        ProbeCase {
+            name: "sidecar liveness failure: restarted (sidecars always restart)",
+            pod: |p| {
+                let mut sc = container("side", "img:1");
+                sc.restart_policy = Some("Always".into());
+                let s = p.spec.as_mut().unwrap();
+                s.init_containers = Some(vec![sc]);
+                s.restart_policy = Some("Never".into());
+            },
+            observed: |o| o.containers.push(running("cs", "side")),
+            backoff: none_backoff,
+            liveness: &["cs"],
+            startup: &[],
+            started: &[],
+            now: 0,
+            want: PodActions {
+                kill: vec![kill_of("cs", "side", "Container side failed liveness probe, will be restarted", None)],
+                start_init: vec![0],
+                restarting: vec!["side".into()],
+                ..in_s1()
+            },
+        },
+        ProbeCase {
+            name: "a sidecar with a startup probe holds back the app containers until it has started",
+            pod: sidecar_with_startup_probe,
+            observed: |o| o.containers = vec![running("cs", "side")],
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &[],
+            started: &[],
+            now: 0,
+            want: in_s1(),
+        },
+        ProbeCase {
+            name: "...and starts them once the sidecar's startup probe passed",
+            pod: sidecar_with_startup_probe,
+            observed: |o| o.containers = vec![running("cs", "side")],
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &[],
+            started: &["cs"],
+            now: 0,
+            want: PodActions { start: vec![0, 1], ..in_s1() },
+        },
+        ProbeCase {
+            name: "activeDeadlineSeconds not reached yet: nothing to do",
+            pod: with_deadline,
+            observed: none_obs,
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &[],
+            started: &[],
+            now: 29,
+            want: in_s1(),
+        },
+        ProbeCase {
+            name: "activeDeadlineSeconds passed: terminal, everything killed, nothing restarted",
+            pod: with_deadline,
+            observed: |o| o.containers[1] = inst("cb", "s1", "b", 0, ContainerState::Exited, Some(1)),
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &[],
+            started: &[],
+            now: 30,
+            want: PodActions { kill_pod: true, terminal: true, deadline_exceeded: true, ..Default::default() },
+        },
+        ProbeCase {
+            name: "a pod whose status is Failed never restarts, even with restartPolicy Always",
+            pod: |p| {
+                p.status =
+                    Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Failed".into()), ..Default::default() })
+            },
+            observed: |o| o.containers[0] = inst("ca", "s1", "a", 0, ContainerState::Exited, Some(137)),
+            backoff: none_backoff,
+            liveness: &[],
+            startup: &[],
+            started: &[],
+            now: 0,
+            want: PodActions { kill_pod: true, terminal: true, ..Default::default() },
+        },
+    ];
+    for c in cases {
+        let mut pod = base_pod();
+        (c.pod)(&mut pod);
+        let mut obs = base_observed();
+        (c.observed)(&mut obs);
+        let mut b = Backoff::default();
+        (c.backoff)(&mut b);
+        let probes = ProbeVerdicts {
+            liveness: c.liveness.iter().map(|s| s.to_string()).collect(),
+            startup: c.startup.iter().map(|s| s.to_string()).collect(),
+            started: c.started.iter().map(|s| s.to_string()).collect(),
+        };
+        let now = t0() + SignedDuration::from_secs(c.now);
+        let got = compute_pod_actions(&pod, &obs, &b, &probes, now);
+        assert_eq!(got, c.want, "case: {}", c.name);
+    }
+}
+
+#[test]
+fn active_deadline_counts_from_start_time() {
+    let mut p = base_pod();
+    assert_eq!(active_deadline(&p), None);
+    with_deadline(&mut p);
+    assert_eq!(active_deadline(&p), Some(t0() + SignedDuration::from_secs(30)));
+    assert!(!past_active_deadline(&p, t0() + SignedDuration::from_secs(29)));
+    assert!(past_active_deadline(&p, t0() + SignedDuration::from_secs(30)));
 }
