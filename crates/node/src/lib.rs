@@ -9,10 +9,13 @@ pub mod backoff;
 pub mod clock;
 pub mod env;
 pub mod events;
+mod hooks;
 mod image_pull;
+pub mod metrics;
 pub mod node_object;
 pub mod plan;
 pub mod podconfig;
+pub mod probes;
 pub mod status;
 mod sync;
 pub mod volumes;
@@ -44,6 +47,8 @@ pub struct NodeConfig {
     pub resync: Duration,
     pub max_pods: u32,
     pub runtime_version: String,
+    /// Extra labels of the Node object.
+    pub node_labels: Vec<(String, String)>,
 }
 
 /// The latest known object of a pod bound to this node.
@@ -60,6 +65,8 @@ pub(crate) struct WorkerState {
     pub waiting: HashMap<String, Waiting>,
     pub scheduled_recorded: bool,
     pub sandbox_config: Option<(String, peapod_runtime::PodSandboxConfig)>,
+    /// The DeadlineExceeded event was recorded.
+    pub deadline_recorded: bool,
 }
 
 pub(crate) struct Ctx<R: RuntimeService> {
@@ -76,6 +83,13 @@ pub(crate) struct Ctx<R: RuntimeService> {
     pub state: Mutex<HashMap<String, WorkerState>>,
     /// What each pod's last sync observed (serves logs without a runtime call).
     pub observed: Mutex<HashMap<String, Observed>>,
+    /// Probe workers and their verdicts.
+    pub probes: probes::ProbeManager,
+    /// When each (pod, image) pull last failed (the pull back-off).
+    pub pull_failures: image_pull::PullFailures,
+    pub metrics: metrics::NodeMetrics,
+    /// Set by `Node::shutdown`: workers stop syncing, no new ones start.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The node agent. Cheap to clone.
@@ -107,6 +121,10 @@ impl<R: RuntimeService> Node<R> {
                 backoff: Mutex::new(Backoff::default()),
                 state: Mutex::new(HashMap::new()),
                 observed: Mutex::new(HashMap::new()),
+                probes: probes::ProbeManager::default(),
+                pull_failures: image_pull::PullFailures::default(),
+                metrics: metrics::NodeMetrics::default(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -116,11 +134,12 @@ impl<R: RuntimeService> Node<R> {
     pub async fn run(&self, runtime_events: broadcast::Receiver<ContainerEvent>) {
         let ctx = self.ctx.clone();
         let s = &ctx.cfg.settings;
-        node_object::register(&ctx.store, &s.node_name, &s.host_ip, &ctx.host, ctx.cfg.max_pods);
+        node_object::register(&ctx.store, &s.node_name, &s.host_ip, &ctx.host, ctx.cfg.max_pods, &ctx.cfg.node_labels);
         tokio::spawn(heartbeat(ctx.clone()));
         tokio::spawn(runtime_event_loop(ctx.clone(), runtime_events));
         tokio::spawn(config_watch(ctx.clone(), "configmaps"));
         tokio::spawn(config_watch(ctx.clone(), "secrets"));
+        tokio::spawn(image_pull::gc_loop(ctx.clone()));
         pod_watch(ctx).await;
     }
 
@@ -129,6 +148,22 @@ impl<R: RuntimeService> Node<R> {
         let obs = self.ctx.observed.lock().expect("lock");
         let c = obs.get(uid)?.containers.iter().find(|c| c.id == id)?;
         Some((c.log_path.clone(), matches!(c.state, ContainerState::Running | ContainerState::Created)))
+    }
+
+    /// Stop acting on pods (the daemon is exiting): no sync starts from now
+    /// on, so nothing is (re)created behind the caller's back.
+    pub fn shutdown(&self) {
+        self.ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        for n in self.ctx.workers.lock().expect("lock").values() {
+            n.notify_one();
+        }
+    }
+
+    /// The node agent's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        self.ctx.metrics.render(&mut out);
+        out
     }
 
     /// Image ids used by any container instance on this node.
@@ -146,6 +181,9 @@ impl<R: RuntimeService> Node<R> {
 
 /// Start (or poke) the worker of a pod.
 pub(crate) fn ensure_worker<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) {
+    if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let mut w = ctx.workers.lock().expect("lock");
     if let Some(n) = w.get(uid) {
         n.notify_one();
@@ -157,11 +195,17 @@ pub(crate) fn ensure_worker<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) {
     let uid = uid.to_owned();
     tokio::spawn(async move {
         loop {
+            if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             match sync::sync_pod(&ctx, &uid).await {
                 None => {
+                    ctx.probes.forget_pod(&uid);
+                    ctx.pull_failures.forget_pod(&uid);
                     ctx.workers.lock().expect("lock").remove(&uid);
                     ctx.state.lock().expect("lock").remove(&uid);
                     ctx.observed.lock().expect("lock").remove(&uid);
+                    ctx.metrics.forget(&uid);
                     return;
                 }
                 Some(after) => {
@@ -356,7 +400,7 @@ async fn heartbeat<R: RuntimeService>(ctx: Arc<Ctx<R>>) {
     loop {
         tokio::time::sleep(Duration::from_secs(40)).await;
         let s = &ctx.cfg.settings;
-        node_object::register(&ctx.store, &s.node_name, &s.host_ip, &ctx.host, ctx.cfg.max_pods);
+        node_object::register(&ctx.store, &s.node_name, &s.host_ip, &ctx.host, ctx.cfg.max_pods, &ctx.cfg.node_labels);
         n += 1;
         if n.is_multiple_of(8) {
             let expired = ctx.events.expire(Duration::from_secs(3600), ctx.clock.now());

@@ -117,7 +117,7 @@ pub fn node_object(name: &str, host_ip: &str, h: &HostFacts, max_pods: u32, prev
 }
 
 /// Create or refresh the Node object (heartbeat).
-pub fn register(store: &Store, name: &str, host_ip: &str, h: &HostFacts, max_pods: u32) {
+pub fn register(store: &Store, name: &str, host_ip: &str, h: &HostFacts, max_pods: u32, labels: &[(String, String)]) {
     let key = ObjKey::new("nodes", "", name);
     let _ = store.update_with(&key, |cur| -> Result<Mutation, ()> {
         let mut obj = node_object(name, host_ip, h, max_pods, cur);
@@ -125,9 +125,15 @@ pub fn register(store: &Store, name: &str, host_ip: &str, h: &HostFacts, max_pod
             Some(c) => {
                 // Keep identity and what users set (labels they added).
                 obj["metadata"] = c["metadata"].clone();
+                for (k, v) in labels {
+                    obj["metadata"]["labels"][k] = json!(v);
+                }
                 obj["spec"] = c["spec"].clone();
             }
             None => {
+                for (k, v) in labels {
+                    obj["metadata"]["labels"][k] = json!(v);
+                }
                 obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
                 obj["metadata"]["creationTimestamp"] = json!(now());
             }
@@ -158,11 +164,12 @@ mod tests {
     fn registers_and_heartbeats_keep_transition_times() {
         let store = Store::open_in_memory(Default::default()).unwrap();
         let h = HostFacts::detect("runc 1.1.5");
-        register(&store, "n1", "192.0.2.2", &h, 110);
+        register(&store, "n1", "192.0.2.2", &h, 110, &[("zone".into(), "a".into())]);
         let n1 = store.get(&ObjKey::new("nodes", "", "n1")).unwrap();
         assert_eq!(n1["status"]["conditions"][3]["type"], "Ready");
         assert!(n1["metadata"]["uid"].is_string());
-        register(&store, "n1", "192.0.2.2", &h, 110);
+        assert_eq!(n1["metadata"]["labels"]["zone"], "a");
+        register(&store, "n1", "192.0.2.2", &h, 110, &[("zone".into(), "a".into())]);
         let n2 = store.get(&ObjKey::new("nodes", "", "n1")).unwrap();
         assert_eq!(n1["metadata"]["uid"], n2["metadata"]["uid"]);
         assert_eq!(

@@ -12,12 +12,23 @@ use anyhow::{Context, Result};
 use peapod_image::ImageStore;
 use peapod_node::podconfig::NodeSettings;
 use peapod_node::{Node, NodeConfig};
-use peapod_runtime::{RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, ShimCommand};
-use peapod_server::{AppState, LogFile, NodeAccess, Pki};
+use peapod_runtime::{
+    ExecSession, ExecSpec, RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, RuntimeError, RuntimeService,
+    SandboxState, ShimCommand,
+};
+use peapod_server::{
+    AppState, AttachIo, ExecRequest, LogFile, NodeAccess, NodeFuture, Pki, ProcessIo, StreamError, TerminalSize,
+};
 use peapod_store::{Store, StoreOptions};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
+    /// Configuration file (YAML; keys are these flags in camelCase). Flags win over it.
+    #[arg(long, default_value = "/etc/peapod/config.yaml")]
+    pub config: PathBuf,
+    /// Print the effective configuration (defaults, file, flags) as YAML and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Address of the HTTPS API.
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
@@ -33,6 +44,15 @@ pub struct ServeArgs {
     /// Name of this node (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,
+    /// Extra labels of the Node object (repeatable): --node-label zone=a.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_label: Vec<String>,
+    /// Most pods this node accepts (the Node's capacity).
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// On SIGTERM, stop every pod (SIGTERM, 5 s, SIGKILL) before exiting (default: leave them running, as kubelet does).
+    #[arg(long)]
+    pub stop_pods_on_exit: bool,
     /// cgroup under which pod cgroups are created.
     #[arg(long, default_value = "/peapod")]
     pub cgroup_root: String,
@@ -63,9 +83,67 @@ pub struct ServeArgs {
     /// Log filter (tracing env-filter syntax), e.g. info or peapod_node=debug.
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Registries configuration for image pulls (containers-registries.conf TOML, or JSON
+    /// for *.json): mirrors, insecure and blocked registries [default: /etc/peapod/registries.conf
+    /// if it exists]. Loopback registries are plain HTTP unless configured otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub registries_config: Option<PathBuf>,
+    /// Image GC starts above this disk use: a percentage of the image filesystem (85%)
+    /// or a size of the image store (20Gi).
+    #[arg(long, default_value = "85%")]
+    pub image_gc_high_threshold: peapod_image::Threshold,
+    /// Image GC deletes unused images (least recently used first) down to this.
+    #[arg(long, default_value = "80%")]
+    pub image_gc_low_threshold: peapod_image::Threshold,
+    /// Image GC never deletes images first seen less than this long ago (90s, 2m, 1h).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub image_gc_min_age: Duration,
 }
 
-pub fn main(a: ServeArgs) -> i32 {
+/// `90`, `90s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 90s, 2m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("invalid duration unit in {s:?} (s, m or h)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The registries configuration: the given file, else the default one if
+/// it exists, else none.
+fn registries_config(path: Option<&Path>) -> Result<peapod_image::RegistriesConfig> {
+    let default = Path::new("/etc/peapod/registries.conf");
+    match path {
+        Some(p) => Ok(peapod_image::RegistriesConfig::load(p)?),
+        None if default.exists() => Ok(peapod_image::RegistriesConfig::load(default)?),
+        None => Ok(peapod_image::RegistriesConfig::default()),
+    }
+}
+
+impl ServeArgs {
+    /// `--node-label` values as (key, value) pairs.
+    pub fn node_labels(&self) -> Vec<(String, String)> {
+        self.node_label.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
+    }
+}
+
+pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
+    if let Err(e) = crate::config::apply_file(&mut a, matches) {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    if let Some(bad) = a.node_label.iter().find(|kv| !kv.contains('=')) {
+        eprintln!("error: --node-label {bad:?}: expected KEY=VALUE");
+        return 1;
+    }
+    if a.print_config {
+        print!("{}", crate::config::FileConfig::from_args(&a).to_yaml());
+        return 0;
+    }
     init_logging(&a);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -109,8 +187,33 @@ impl RootfsProvider for ImageRootfs {
     }
 }
 
-/// The node agent as the API server sees it.
-struct NodeAdapter(Node<RuncRuntime>);
+/// The node agent (and its runtime, for streams) as the API server sees it.
+struct NodeAdapter(Node<RuncRuntime>, RuncRuntime);
+
+impl NodeAdapter {
+    /// The sandbox of a running container, checked to belong to pod `pod_uid`.
+    async fn sandbox_of(&self, pod_uid: &str, container_id: &str) -> Result<String, StreamError> {
+        let gone = || StreamError::NotFound(format!("container not found ({container_id:?})"));
+        let c = self.1.container_status(container_id).await.map_err(|_| gone())?;
+        let sb = self.1.pod_sandbox_status(&c.sandbox_id).await.map_err(|_| gone())?;
+        if sb.metadata.uid != pod_uid {
+            return Err(gone());
+        }
+        Ok(c.sandbox_id)
+    }
+}
+
+fn stream_error(e: RuntimeError) -> StreamError {
+    match e {
+        RuntimeError::ContainerNotFound(_) | RuntimeError::SandboxNotFound(_) => StreamError::NotFound(e.to_string()),
+        RuntimeError::ContainerNotRunning(_) | RuntimeError::SandboxNotReady(_) => {
+            StreamError::BadRequest(e.to_string())
+        }
+        // Connection refused and the like: the kubelet's wording, with the cause.
+        RuntimeError::Io { context, source } => StreamError::Internal(format!("{context}: {source}")),
+        other => StreamError::Internal(other.to_string()),
+    }
+}
 
 impl NodeAccess for NodeAdapter {
     fn log_file(&self, pod_uid: &str, container_id: &str) -> Option<LogFile> {
@@ -118,6 +221,72 @@ impl NodeAccess for NodeAdapter {
     }
     fn images_in_use(&self) -> Vec<String> {
         self.0.images_in_use()
+    }
+    fn metrics_text(&self) -> String {
+        self.0.metrics_text()
+    }
+    fn exec(&self, req: ExecRequest) -> NodeFuture<'_, Result<ProcessIo, StreamError>> {
+        Box::pin(async move {
+            self.sandbox_of(&req.pod_uid, &req.container_id).await?;
+            let spec = ExecSpec {
+                command: req.command,
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+                tty: req.tty,
+            };
+            let ExecSession { stdin, stdout, stderr, terminal, mut process } =
+                self.1.exec(&req.container_id, &spec).await.map_err(stream_error)?;
+            Ok(ProcessIo {
+                stdin,
+                stdout,
+                stderr,
+                resize: terminal.map(|t| {
+                    Box::new(move |s: TerminalSize| {
+                        let _ = t.resize(s.width, s.height);
+                    }) as Box<dyn Fn(TerminalSize) + Send + Sync>
+                }),
+                exit: Box::pin(async move { process.wait().await.map_err(stream_error) }),
+            })
+        })
+    }
+    fn attach<'a>(
+        &'a self,
+        pod_uid: &'a str,
+        container_id: &'a str,
+        stdin: bool,
+    ) -> NodeFuture<'a, Result<AttachIo, StreamError>> {
+        Box::pin(async move {
+            self.sandbox_of(pod_uid, container_id).await?;
+            let a = self.1.attach(container_id, stdin).map_err(stream_error)?;
+            let (c1, c2) = (a.control.clone(), a.control);
+            Ok(AttachIo {
+                stdin: a.stdin,
+                resize: a.tty.then(|| {
+                    Box::new(move |s: TerminalSize| {
+                        let _ = c1.resize(s.width, s.height);
+                    }) as Box<dyn Fn(TerminalSize) + Send + Sync>
+                }),
+                close_stdin: Box::new(move || {
+                    let _ = c2.close_stdin();
+                }),
+            })
+        })
+    }
+    fn port_forward<'a>(
+        &'a self,
+        pod_uid: &'a str,
+        port: u16,
+    ) -> NodeFuture<'a, Result<tokio::net::TcpStream, StreamError>> {
+        Box::pin(async move {
+            let sandboxes = self.1.list_pod_sandboxes().await.map_err(stream_error)?;
+            let sb = sandboxes
+                .into_iter()
+                .filter(|s| s.metadata.uid == pod_uid && s.state == SandboxState::Ready)
+                .max_by_key(|s| s.created_at)
+                .ok_or_else(|| StreamError::NotFound(format!("no running sandbox for pod {pod_uid}")))?;
+            self.1.port_forward(&sb.id, port).await.map_err(stream_error)
+        })
     }
 }
 
@@ -132,8 +301,17 @@ fn mkdir(p: &Path) -> Result<()> {
 }
 
 async fn run(a: ServeArgs) -> Result<()> {
-    if !rustix::process::geteuid().is_root() {
-        anyhow::bail!("peapod serve must run as root (it creates namespaces, mounts and cgroups)");
+    // The same checks as `peapod doctor`; a fatal problem stops us here
+    // rather than as a confusing failure at the first pod.
+    let checks = crate::doctor::DoctorArgs {
+        runc: a.runc.clone(),
+        cni_plugin_dir: a.cni_plugin_dir.clone(),
+        data_dir: a.data_dir.clone(),
+        config_dir: a.kubeconfig_out.parent().map(Path::to_path_buf).unwrap_or_else(|| "/etc/peapod".into()),
+        no_cni: a.no_cni,
+    };
+    if let Some(msg) = crate::doctor::fatal_problems(&checks) {
+        anyhow::bail!(msg);
     }
     for d in [&a.data_dir, &a.state_dir] {
         mkdir(d)?;
@@ -142,7 +320,16 @@ async fn run(a: ServeArgs) -> Result<()> {
     let store =
         Store::open(&a.data_dir.join("store.db"), StoreOptions::default()).context("opening the object store")?;
     peapod_server::bootstrap(&store).context("creating the default namespaces")?;
-    let images = ImageStore::open(&a.data_dir.join("images")).context("opening the image store")?;
+    let image_options = peapod_image::StoreOptions {
+        registries: registries_config(a.registries_config.as_deref())?,
+        gc: peapod_image::GcPolicy {
+            high: a.image_gc_high_threshold,
+            low: a.image_gc_low_threshold,
+            min_age: a.image_gc_min_age,
+        },
+        ..Default::default()
+    };
+    let images = ImageStore::open_with(&a.data_dir.join("images"), image_options).context("opening the image store")?;
 
     let network: Arc<dyn peapod_net::Network> = if a.no_cni {
         Arc::new(peapod_net::LoopbackOnly)
@@ -192,7 +379,13 @@ async fn run(a: ServeArgs) -> Result<()> {
     };
     let runc_version = runc_version(&a.runc).await;
     let node = Node::new(
-        NodeConfig { settings, resync: Duration::from_secs(10), max_pods: 110, runtime_version: runc_version },
+        NodeConfig {
+            settings,
+            resync: Duration::from_secs(10),
+            max_pods: a.max_pods,
+            runtime_version: runc_version,
+            node_labels: a.node_labels(),
+        },
         store.clone(),
         Arc::new(runtime.clone()),
         images.clone(),
@@ -218,11 +411,12 @@ async fn run(a: ServeArgs) -> Result<()> {
     let state = AppState {
         store: store.clone(),
         images,
-        node: Arc::new(NodeAdapter(node.clone())),
+        node: Arc::new(NodeAdapter(node.clone(), runtime.clone())),
         node_name: node_name.clone(),
         token: pki.token.clone(),
         server_address: format!("{client_host}:{}", a.listen.port()),
         tmp_dir: a.data_dir.join("tmp"),
+        metrics: Default::default(),
     };
     tokio::spawn(peapod_server::namespaces::run(state.clone()));
     let events = runtime.subscribe();
@@ -237,14 +431,37 @@ async fn run(a: ServeArgs) -> Result<()> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        tracing::info!("shutting down; pods keep running");
+        tracing::info!("shutting down");
     };
     peapod_server::serve(listener, &pki, peapod_server::router(state), shutdown).await.context("serving the API")?;
+    if a.stop_pods_on_exit {
+        // The node agent first, or it would start what we stop.
+        node.shutdown();
+        stop_all_pods(&runtime).await;
+    } else {
+        tracing::info!("pods keep running; the next start picks them up");
+    }
     // The cgroup root is ours; leave it only while pods still use it.
     if peapod_runtime::cgroups::children(&a.cgroup_root).is_empty() {
         let _ = peapod_runtime::cgroups::remove(&a.cgroup_root);
     }
     Ok(())
+}
+
+/// `--stop-pods-on-exit`: stop every container (SIGTERM, 5 s, SIGKILL, in
+/// parallel) and remove every sandbox. The pod objects stay; the next start
+/// runs them again in new sandboxes.
+async fn stop_all_pods(runtime: &RuncRuntime) {
+    use peapod_runtime::RuntimeService;
+    let containers = runtime.list_containers().await.unwrap_or_default();
+    let running = containers.iter().filter(|c| c.state == peapod_runtime::ContainerState::Running);
+    futures_util::future::join_all(running.map(|c| runtime.stop_container(&c.id, 5))).await;
+    for s in runtime.list_pod_sandboxes().await.unwrap_or_default() {
+        if let Err(e) = runtime.remove_pod_sandbox(&s.id).await {
+            tracing::warn!(sandbox = %s.id, error = %e, "removing a sandbox on exit");
+        }
+    }
+    tracing::info!("stopped every pod");
 }
 
 async fn runc_version(runc: &Path) -> String {
