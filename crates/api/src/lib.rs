@@ -13,10 +13,12 @@
 //! them with table cases taken from (or checked against) those sources.
 
 pub mod command;
+pub mod cri_log;
 pub mod defaults;
 pub mod errors;
 pub mod expand;
 pub mod field;
+pub mod metrics;
 pub mod patch;
 pub mod qos;
 pub mod quantity;
