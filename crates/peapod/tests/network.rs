@@ -15,7 +15,8 @@ const HEXO: &str = include_str!("../../../examples/hexo.yaml");
 
 fn main_pid(d: &Daemon, pod: &str, container: &str) -> i32 {
     let p = d.pod(pod).unwrap();
-    let cs = p["status"]["containerStatuses"].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap().clone();
+    let cs =
+        p["status"]["containerStatuses"].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap().clone();
     container_pid(d, &container_id(&cs))
 }
 
@@ -49,12 +50,19 @@ fn hexo_serves_the_shared_volume_on_its_host_port_and_follows_configmap_changes(
     assert!(page.starts_with("<h1>hello from hexo at "), "page via hostPort 8888: {page:?}\n{}", tail(&d.log(), 30));
     // The writer keeps updating it (the date moves on).
     std::thread::sleep(Duration::from_millis(2200));
-    let again = String::from_utf8_lossy(&Command::new("curl").args(["-s", "--max-time", "2", "http://127.0.0.1:8888/"]).output().unwrap().stdout).into_owned();
+    let again = String::from_utf8_lossy(
+        &Command::new("curl").args(["-s", "--max-time", "2", "http://127.0.0.1:8888/"]).output().unwrap().stdout,
+    )
+    .into_owned();
     assert_ne!(page, again, "the page changes as the writer rewrites it");
     // The host's own address works too.
     let host_ip = d.pod("hexo").unwrap()["status"]["hostIP"].as_str().unwrap().to_owned();
     if host_ip != "127.0.0.1" {
-        let out = Command::new("curl").args(["-s", "--max-time", "2"]).arg(format!("http://{host_ip}:8888/")).output().unwrap();
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "2"])
+            .arg(format!("http://{host_ip}:8888/"))
+            .output()
+            .unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("hello from hexo"), "via {host_ip}:8888");
     }
 
@@ -64,12 +72,21 @@ fn hexo_serves_the_shared_volume_on_its_host_port_and_follows_configmap_changes(
     assert!(cat(front).contains(".html:text/html"), "{}", cat(front));
     let changed = HEXO.replace("# busybox httpd config: no auth, default index", "# changed by the test");
     let kc = d.kubeconfig.to_str().unwrap();
-    let mut kubectl_apply = Command::new(kubectl()).args(["--kubeconfig", kc, "apply", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut kubectl_apply = Command::new(kubectl())
+        .args(["--kubeconfig", kc, "apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     kubectl_apply.stdin.take().unwrap().write_all(changed.as_bytes()).unwrap();
     let out = kubectl_apply.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/front-config configured"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("configmap/front-config configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let t = Instant::now();
     while !cat(front).contains("# changed by the test") {
         assert!(t.elapsed() < Duration::from_secs(10), "ConfigMap change not visible after 10 s: {}", cat(front));
@@ -87,7 +104,8 @@ fn pods_reach_each_other_and_get_kubelet_style_etc_files() {
     d.apply(&sleeper("b", "  dnsPolicy: None\n  dnsConfig:\n    nameservers: [192.0.2.53]\n    searches: [example.test]\n    options: [{name: ndots, value: '2'}]\n"));
     let a = d.wait_running("a");
     let b = d.wait_running("b");
-    let (ip_a, ip_b) = (a["status"]["podIP"].as_str().unwrap().to_owned(), b["status"]["podIP"].as_str().unwrap().to_owned());
+    let (ip_a, ip_b) =
+        (a["status"]["podIP"].as_str().unwrap().to_owned(), b["status"]["podIP"].as_str().unwrap().to_owned());
     assert_ne!(ip_a, ip_b);
     let pa = main_pid(&d, "a", "main");
     let pb = main_pid(&d, "b", "main");
@@ -121,7 +139,8 @@ fn host_network_pod_sees_the_host_interfaces() {
         std::fs::read_link("/proc/self/ns/net").unwrap(),
         "the host's network namespace"
     );
-    let host_links = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).lines().count();
+    let host_links =
+        String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).lines().count();
     let pod_links = String::from_utf8_lossy(&in_container(pid, &["ip", "-o", "link"]).stdout).lines().count();
     assert_eq!(host_links, pod_links);
     let hosts = String::from_utf8_lossy(&in_container(pid, &["cat", "/etc/hosts"]).stdout).into_owned();
@@ -156,7 +175,8 @@ fn host_port_conflict_is_a_clear_error_not_a_broken_pod() {
     // Once the first pod is gone, the second gets the port by itself.
     d.ok(&["delete", "pod", "first", "--grace-period=1"]);
     d.wait_running("second");
-    let page = Command::new("curl").args(["-s", "--max-time", "2", "http://127.0.0.1:28931/hostname"]).output().unwrap();
+    let page =
+        Command::new("curl").args(["-s", "--max-time", "2", "http://127.0.0.1:28931/hostname"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&page.stdout).trim(), "second");
 }
 

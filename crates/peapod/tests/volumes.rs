@@ -13,12 +13,14 @@ use serde_json::Value;
 
 fn pid_of(d: &Daemon, pod: &str, container: &str) -> i32 {
     let p = d.pod(pod).unwrap();
-    let cs = p["status"]["containerStatuses"].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap().clone();
+    let cs =
+        p["status"]["containerStatuses"].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap().clone();
     container_pid(d, &container_id(&cs))
 }
 
 fn sh(pid: i32, script: &str) -> String {
-    let out = Command::new("nsenter").args(["-t", &pid.to_string(), "-m", "-p", "--", "sh", "-c", script]).output().unwrap();
+    let out =
+        Command::new("nsenter").args(["-t", &pid.to_string(), "-m", "-p", "--", "sh", "-c", script]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -116,7 +118,11 @@ spec:
     assert_eq!(sh(pid, "cat /info/labels"), "app=\"vols\"\ntier=\"back\"");
     assert_eq!(sh(pid, "cat /proj/a /proj/password /proj/note"), "alpha\ns3crethello");
     assert!(sh(pid, "mount | grep ' /mem '").contains("tmpfs"), "memory emptyDir is a tmpfs");
-    assert!(sh(pid, "df -k /mem | tail -1").split_whitespace().nth(1).is_some_and(|k| k == "16384"), "{}", sh(pid, "df -k /mem"));
+    assert!(
+        sh(pid, "df -k /mem | tail -1").split_whitespace().nth(1).is_some_and(|k| k == "16384"),
+        "{}",
+        sh(pid, "df -k /mem")
+    );
     assert_eq!(sh(pid, "cat /one.conf"), "alpha\n");
     sh(pid, "echo x > /by-pod/f");
     assert_eq!(sh(pid, "cat /disk/vols/f"), "x\n", "subPathExpr expanded to the pod name");
@@ -125,7 +131,10 @@ spec:
     let uid = d.pod("vols").unwrap()["metadata"]["uid"].as_str().unwrap().to_owned();
     let sec_dir = d.data_dir().join("pods").join(&uid).join("volumes/kubernetes.io~secret/sec");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(mounts.lines().any(|l| l.contains(sec_dir.to_str().unwrap()) && l.contains(" - tmpfs ")), "secret on tmpfs");
+    assert!(
+        mounts.lines().any(|l| l.contains(sec_dir.to_str().unwrap()) && l.contains(" - tmpfs ")),
+        "secret on tmpfs"
+    );
     d.ok(&["delete", "pod", "vols", "--grace-period=1"]);
     d.assert_clean();
 }

@@ -161,6 +161,21 @@ fn read_all(paths: Vec<PathBuf>) -> Vec<Listed> {
         .collect()
 }
 
+/// Remove temp files of writes a crash cut short (`write_atomic` renames a
+/// complete temp file into place, so a leftover one is never a record).
+pub(crate) fn sweep_temp_files(cache_dir: &Path) -> usize {
+    let dir = cache_dir.join("results");
+    let Ok(rd) = std::fs::read_dir(&dir) else { return 0 };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Every record file in the cache with its parse outcome, sorted by name.
 pub(crate) fn list(cache_dir: &Path) -> Result<Vec<Listed>, NetError> {
     Ok(read_all(record_files(cache_dir)?))

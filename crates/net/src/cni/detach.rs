@@ -79,13 +79,18 @@ impl Inner {
             tracing::warn!(error = %e, "cached CNI config unreadable; using the current network");
             self.list.clone()
         });
+        // A pending record (the daemon died in the middle of ADD) has no
+        // result. The addresses host-local leased to this sandbox stand in for
+        // it, so the DELs of plugins that keep per-address state (firewall,
+        // bridge's masquerade rules) can still find and remove it.
+        let prev_result = rec.result.or_else(|| pending_result(&list, &rec.container_id));
         Attachment {
             list,
             container_id: rec.container_id,
             netns: netns.map_or_else(|| PathBuf::from(&rec.netns), Path::to_path_buf),
             cni_args: rec.cni_args,
             capability_args: rec.capability_args,
-            prev_result: rec.result,
+            prev_result,
         }
     }
 
@@ -145,6 +150,14 @@ fn masq_binaries(att: &Attachment) -> Vec<&'static str> {
         v6.push(false);
     }
     v6.into_iter().map(|is6| if is6 { "ip6tables" } else { "iptables" }).collect()
+}
+
+/// The result an interrupted ADD would have returned, from the leases
+/// host-local wrote for `id` (None if it leased nothing).
+fn pending_result(list: &config::NetworkList, id: &str) -> Option<Value> {
+    let dir = ipam::lease_dir(list)?;
+    let leases: Vec<ipam::Lease> = ipam::read_leases(&dir).ok()?.into_iter().filter(|l| l.container_id == id).collect();
+    (!leases.is_empty()).then(|| crate::cni::gc::lease_result(&list.cni_version, &leases))
 }
 
 #[cfg(test)]

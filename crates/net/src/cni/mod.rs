@@ -100,6 +100,10 @@ impl CniNetwork {
     pub fn new(cfg: CniConfig) -> Result<Self, NetError> {
         let list = config::load_network(&cfg)?;
         config::validate_plugins(&list, &cfg.plugin_dirs)?;
+        let swept = cache::sweep_temp_files(&cfg.cache_dir);
+        if swept > 0 {
+            tracing::info!(swept, "removed temp files of interrupted CNI cache writes");
+        }
         let mut book = ports::PortBook::default();
         for (path, rec) in cache::list(&cfg.cache_dir)? {
             match rec {
