@@ -7,7 +7,7 @@
 //! (`sync/kill.rs`). A pod the node refuses (a forbidden sysctl) is failed
 //! before anything of it is created, as kubelet's admission does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,28 +64,10 @@ pub(crate) fn field_path(pod: &Pod, name: &str) -> String {
 
 /// Everything the runtime has for this pod.
 pub(crate) async fn observe<R: RuntimeService>(ctx: &Ctx<R>, uid: &str) -> Observed {
-    let mut sandboxes: Vec<_> = ctx
-        .runtime
-        .list_pod_sandboxes()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s.metadata.uid == uid)
-        .collect();
+    let state = ctx.runtime.list_pod(uid).await.unwrap_or_default();
+    let mut sandboxes = state.sandboxes;
     sandboxes.sort_by(|a, b| b.metadata.attempt.cmp(&a.metadata.attempt).then(b.created_at.cmp(&a.created_at)));
-    let ids: HashSet<&str> = sandboxes.iter().map(|s| s.id.as_str()).collect();
-    let containers = ctx
-        .runtime
-        .list_containers()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| {
-            ids.contains(c.sandbox_id.as_str())
-                || c.labels.get("io.kubernetes.pod.uid").map(String::as_str) == Some(uid)
-        })
-        .collect();
-    Observed { sandboxes, containers }
+    Observed { sandboxes, containers: state.containers }
 }
 
 /// One sync. Returns when to sync again, or None when the pod is gone for good.

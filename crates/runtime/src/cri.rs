@@ -223,6 +223,13 @@ pub struct ContainerEvent {
     pub pod_uid: String,
 }
 
+/// One pod's sandboxes and containers, as [`RuntimeService::list_pod`] finds them.
+#[derive(Debug, Clone, Default)]
+pub struct PodRuntimeState {
+    pub sandboxes: Vec<PodSandboxStatus>,
+    pub containers: Vec<ContainerStatus>,
+}
+
 /// The CRI RuntimeService, the seam between the node agent and the runtime.
 pub trait RuntimeService: Send + Sync + 'static {
     fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> impl Future<Output = Result<String, RuntimeError>> + Send;
@@ -243,6 +250,10 @@ pub trait RuntimeService: Send + Sync + 'static {
     fn stop_container(&self, id: &str, timeout_secs: i64) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     fn list_containers(&self) -> impl Future<Output = Result<Vec<ContainerStatus>, RuntimeError>> + Send;
+    /// The sandboxes and containers of one pod (CRI's list calls filtered by
+    /// the `io.kubernetes.pod.uid` label): what a pod worker observes on
+    /// every sync, without the cost of every other pod's records.
+    fn list_pod(&self, uid: &str) -> impl Future<Output = Result<PodRuntimeState, RuntimeError>> + Send;
     fn container_status(&self, id: &str) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
     fn exec_sync(
         &self,

@@ -461,6 +461,29 @@ impl RuntimeService for RuncRuntime {
         let recs: Vec<ContainerRecord> = self.inner.containers.lock().expect("lock").values().cloned().collect();
         Ok(recs.iter().map(|r| crate::container::status_of(&self.inner, r)).collect())
     }
+    async fn list_pod(&self, uid: &str) -> Result<crate::cri::PodRuntimeState, RuntimeError> {
+        let sandboxes: Vec<SandboxRecord> =
+            self.inner.sandboxes.lock().expect("lock").values().filter(|s| s.config.metadata.uid == uid).cloned().collect();
+        let ids: std::collections::HashSet<&str> = sandboxes.iter().map(|s| s.id.as_str()).collect();
+        // A container belongs to the pod by its sandbox, or by its pod-UID
+        // label when its sandbox record is gone.
+        let containers: Vec<ContainerRecord> = self
+            .inner
+            .containers
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|c| {
+                ids.contains(c.sandbox_id.as_str())
+                    || c.config.labels.get("io.kubernetes.pod.uid").map(String::as_str) == Some(uid)
+            })
+            .cloned()
+            .collect();
+        Ok(crate::cri::PodRuntimeState {
+            sandboxes: sandboxes.iter().map(crate::sandbox::status_of).collect(),
+            containers: containers.iter().map(|r| crate::container::status_of(&self.inner, r)).collect(),
+        })
+    }
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         let r = self.inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
         Ok(crate::container::status_of(&self.inner, &r))
