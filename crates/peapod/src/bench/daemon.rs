@@ -280,11 +280,27 @@ impl BenchDaemon {
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
+            // Rules that name the subnet, then the per-pod CNI chains they
+            // jumped to (empty chains can only be deleted once unreferenced).
+            let mut chains = Vec::new();
             for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
                 forced.push(format!("iptables {table} {l}"));
-                let mut args = vec!["-t", table, "-D"];
-                args.extend(l.split_whitespace().skip(1));
-                let _ = Command::new("iptables").args(&args).stderr(Stdio::null()).output();
+                let words = peapod_net::cni::iptables::split_rule(l);
+                if let Some(c) = peapod_net::cni::iptables::rule_option(&words, "-j").filter(|c| c.starts_with("CNI-")) {
+                    chains.push(c.to_owned());
+                }
+                let _ = Command::new("iptables")
+                    .args(["-t", table, "-D"])
+                    .args(&words[1..])
+                    .stderr(Stdio::null())
+                    .output();
+            }
+            chains.sort();
+            chains.dedup();
+            for c in chains {
+                for op in ["-F", "-X"] {
+                    let _ = Command::new("iptables").args(["-t", table, op, &c]).stderr(Stdio::null()).output();
+                }
             }
         }
         for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {

@@ -535,7 +535,7 @@ impl Daemon {
             let mut chains = std::collections::BTreeSet::new();
             for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
                 // Quoted comments hold spaces: split like the shell would.
-                let args = iptables_words(l);
+                let args = peapod_net::cni::iptables::split_rule(l);
                 chains.insert(args[1].clone());
                 let mut cmd: Vec<String> = vec!["-t".into(), table.into(), "-D".into()];
                 cmd.extend(args.into_iter().skip(1));
@@ -584,43 +584,6 @@ impl Drop for Daemon {
         self.force_clean();
         let _ = &self.slot;
     }
-}
-
-/// Split an iptables-save rule into arguments (double quotes group words,
-/// a backslash escapes the next character), as the shell would.
-pub fn iptables_words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut any) = (false, false);
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                    any = true;
-                }
-            }
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
 }
 
 pub fn tail(s: &str, n: usize) -> String {
