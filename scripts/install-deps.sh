@@ -6,6 +6,8 @@ pkgs=(runc containernetworking-plugins iptables iproute2 busybox-static curl ca-
 # Image tests: a loopback registry (docker-registry), pushes and archives (skopeo),
 # OCI layouts for scripts/bench-pull.sh (umoci), htpasswd for registry auth (apache2-utils).
 pkgs+=(docker-registry skopeo umoci apache2-utils)
+# API tests: the official Python client (PyPI's `kubernetes`), against /usr/bin/python3.
+pkgs+=(python3-kubernetes)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

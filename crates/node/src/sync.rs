@@ -187,8 +187,9 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
     // Status from what is there now; probes for what runs now.
     let observed = if actions.is_noop() { observed } else { observe(ctx, uid).await };
     crate::probes::sync_workers(ctx, &pod, &observed);
+    // Published before the status that is computed from it (see above).
+    ctx.observed.lock().expect("lock").insert(uid.to_owned(), observed.clone());
     write_status(ctx, &pod, &observed, &actions.backoff, outcome).await;
-    ctx.observed.lock().expect("lock").insert(uid.to_owned(), observed);
     Some(requeue.min(ctx.cfg.resync))
 }
 

@@ -24,8 +24,11 @@ impl Query {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
+    /// A boolean parameter, read as the API server's conversion reads it
+    /// (Go's `strconv.ParseBool`: `1 t T true TRUE True`; clients such as
+    /// the Python one send `True`); a bare key counts as true.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true") | Some("1") | Some(""))
+        matches!(self.get(key), Some("1" | "t" | "T" | "true" | "TRUE" | "True" | ""))
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
@@ -122,6 +125,9 @@ mod tests {
         assert_eq!(q.get("container"), Some("main"));
         assert!(q.flag("stdout"));
         assert!(!q.flag("stdin"));
+        for (v, want) in [("True", true), ("T", true), ("1", true), ("", true), ("False", false), ("0", false), ("yes", false)] {
+            assert_eq!(Query::parse(Some(&format!("stdin={v}"))).flag("stdin"), want, "stdin={v}");
+        }
         assert_eq!(percent_decode("a%3Db%2Cc"), "a=b,c");
         assert_eq!(percent_decode("100%"), "100%");
     }
