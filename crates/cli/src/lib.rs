@@ -70,6 +70,8 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// Copy files and directories to and from containers.
     Cp(commands::cp::CpArgs),
+    /// Debug a running pod with an ephemeral container.
+    Debug(commands::debug::DebugArgs),
     /// Update the labels on a resource.
     Label(commands::label::LabelArgs),
     /// Update the annotations on a resource.
@@ -134,6 +136,7 @@ async fn dispatch(g: GlobalOpts, c: Command) -> Result<i32, CliError> {
         Command::Wait(a) => wait::run(&client, a).await,
         Command::Exec(a) => exec::run(&client, a).await,
         Command::Cp(a) => cp::run(&client, a).await,
+        Command::Debug(a) => debug::run(&client, a).await,
         Command::Label(a) => label::run(&client, a, label::Target::Labels).await,
         Command::Annotate(a) => label::run(&client, a, label::Target::Annotations).await,
         Command::Image(a) => image::run(&client, a).await,

@@ -9,12 +9,17 @@
 //! restart back-off then counts from the instance killed before it, so a
 //! container that keeps failing its probe ends in CrashLoopBackOff.
 //! A pod past its `activeDeadlineSeconds` is terminal: everything is killed.
+//!
+//! Ephemeral containers (`kubectl debug`) are started once each in the
+//! running sandbox, before init containers (so a pod stuck initializing can
+//! be debugged), and never again: not after they exit, not in a new sandbox.
+//! They take no part in the pod's phase or readiness.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod};
 use peapod_runtime::{ContainerState, ContainerStatus, PodSandboxStatus, SandboxState};
 
 use crate::backoff::Backoff;
@@ -80,6 +85,7 @@ pub struct ProbeVerdicts {
 pub enum Kind {
     Init,
     App,
+    Ephemeral,
 }
 
 /// A container waiting for its back-off to expire.
@@ -103,6 +109,8 @@ pub struct PodActions {
     pub start_init: Vec<usize>,
     /// App containers to start now.
     pub start: Vec<usize>,
+    /// Ephemeral containers to start now.
+    pub start_ephemeral: Vec<usize>,
     /// Containers held back by their restart back-off.
     pub backoff: Vec<BackoffWait>,
     /// Old exited instances to garbage-collect.
@@ -123,6 +131,7 @@ impl PodActions {
             && self.kill.is_empty()
             && self.start_init.is_empty()
             && self.start.is_empty()
+            && self.start_ephemeral.is_empty()
             && self.remove.is_empty()
     }
 }
@@ -137,6 +146,20 @@ pub fn init_containers(pod: &Pod) -> &[Container] {
 
 pub fn app_containers(pod: &Pod) -> &[Container] {
     pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or(&[])
+}
+
+pub fn ephemeral_containers(pod: &Pod) -> &[EphemeralContainer] {
+    pod.spec.as_ref().and_then(|s| s.ephemeral_containers.as_deref()).unwrap_or(&[])
+}
+
+/// An ephemeral container as a container (the same fields, less
+/// `targetContainerName`), to be started like the others.
+pub fn ephemeral_as_container(e: &EphemeralContainer) -> Container {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("targetContainerName");
+    }
+    serde_json::from_value(v).unwrap_or_else(|_| Container { name: e.name.clone(), ..Default::default() })
 }
 
 /// A sidecar: an init container with `restartPolicy: Always`.
@@ -241,6 +264,14 @@ pub fn compute_pod_actions(
     };
     let sid = sandbox.id.clone();
     a.sandbox_id = Some(sid.clone());
+
+    // Ephemeral containers: once each, whatever state the others are in
+    // (kubelet looks for any status of the name, in any sandbox).
+    for (i, e) in ephemeral_containers(pod).iter().enumerate() {
+        if observed.latest(&e.name).is_none() {
+            a.start_ephemeral.push(i);
+        }
+    }
 
     // A container left in Created (the daemon stopped between create and
     // start) is replaced, as are running containers whose image changed.
@@ -449,8 +480,12 @@ pub fn is_terminal(pod: &Pod, observed: &Observed) -> bool {
 /// Exited instances beyond the newest two of each name (the newest and the
 /// one `logs --previous` shows), and instances of names not in the spec.
 fn garbage(pod: &Pod, observed: &Observed) -> Vec<String> {
-    let names: BTreeSet<&str> =
-        init_containers(pod).iter().chain(app_containers(pod)).map(|c| c.name.as_str()).collect();
+    let names: BTreeSet<&str> = init_containers(pod)
+        .iter()
+        .chain(app_containers(pod))
+        .map(|c| c.name.as_str())
+        .chain(ephemeral_containers(pod).iter().map(|e| e.name.as_str()))
+        .collect();
     let mut out = Vec::new();
     for name in observed.containers.iter().map(|c| c.metadata.name.as_str()).collect::<BTreeSet<_>>() {
         let inst = observed.instances(name);

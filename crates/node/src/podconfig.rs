@@ -430,6 +430,8 @@ pub fn container_config(
         annotations,
         stop_signal: img.stop_signal.clone(),
         termination_message_path: c.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into()),
+        // An ephemeral container's target is running state, set by the executor.
+        pid_target: None,
     })
 }
 

@@ -6,7 +6,9 @@
 //! probe, `ready` once started and past its readiness probe (a completed
 //! regular init container counts as ready, as in kubelet). A terminal phase
 //! never changes back, and keeps the reason it was reached with
-//! (`DeadlineExceeded`, an admission rejection).
+//! (`DeadlineExceeded`, an admission rejection). Ephemeral containers are
+//! reported in `ephemeralContainerStatuses` and nowhere else: they count
+//! for neither the phase nor the conditions.
 
 use std::collections::HashMap;
 
@@ -18,7 +20,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use peapod_runtime::{ContainerState, ContainerStatus};
 
-use crate::plan::{BackoffWait, Observed, app_containers, init_containers, is_sidecar, restart_policy};
+use crate::plan::{
+    BackoffWait, Observed, app_containers, ephemeral_as_container, ephemeral_containers, init_containers, is_sidecar,
+    restart_policy,
+};
 
 /// A reason a container is waiting (set by the executor), e.g.
 /// `CreateContainerConfigError` with its message.
@@ -302,6 +307,10 @@ pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
     // containers as PodInitializing, before and after the init phase.
     let app_default = if !inits.is_empty() { "PodInitializing" } else { "ContainerCreating" };
     let app_statuses: Vec<KStatus> = apps.iter().map(|c| container_status(i, c, app_default, false)).collect();
+    let ephemeral_statuses: Vec<KStatus> = ephemeral_containers(pod)
+        .iter()
+        .map(|e| container_status(i, &ephemeral_as_container(e), "ContainerCreating", false))
+        .collect();
 
     let mut phase = phase(pod, &init_statuses, &app_statuses).to_owned();
     let (mut reason, mut message) = (None, None);
@@ -430,6 +439,7 @@ pub fn compute_status(i: &StatusInput<'_>) -> PodStatus {
         start_time: prev.as_ref().and_then(|p| p.start_time.clone()).or_else(|| Some(seconds(i.now))),
         container_statuses: Some(app_statuses),
         init_container_statuses: if inits.is_empty() { None } else { Some(init_statuses) },
+        ephemeral_container_statuses: if ephemeral_statuses.is_empty() { None } else { Some(ephemeral_statuses) },
         qos_class: prev.as_ref().and_then(|p| p.qos_class.clone()),
         ..Default::default()
     }

@@ -22,7 +22,7 @@ use crate::env::{EnvContext, merge_with_image, pod_env};
 use crate::events::{EventType, InvolvedObject, Reason};
 use crate::plan::{
     BackoffWait, Kind, Observed, PodActions, active_deadline, app_containers, backoff_key, compute_pod_actions,
-    init_containers, is_sidecar,
+    ephemeral_as_container, ephemeral_containers, init_containers, is_sidecar,
 };
 use crate::podconfig::{ContainerInputs, container_config, forbidden_sysctl, pod_dir, sandbox_config};
 use crate::probes::target_of;
@@ -57,6 +57,8 @@ pub(crate) fn involved(pod: &Pod, field_path: &str) -> InvolvedObject {
 pub(crate) fn field_path(pod: &Pod, name: &str) -> String {
     if init_containers(pod).iter().any(|c| c.name == name) {
         format!("spec.initContainers{{{name}}}")
+    } else if ephemeral_containers(pod).iter().any(|c| c.name == name) {
+        format!("spec.ephemeralContainers{{{name}}}")
     } else {
         format!("spec.containers{{{name}}}")
     }
@@ -229,7 +231,8 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
 
     // Volumes: set up (and refreshed on every sync, so ConfigMap changes
     // reach running pods). A failure blocks only containers still to start.
-    let needs_start = a.create_sandbox.is_some() || !a.start.is_empty() || !a.start_init.is_empty();
+    let needs_start =
+        a.create_sandbox.is_some() || !a.start.is_empty() || !a.start_init.is_empty() || !a.start_ephemeral.is_empty();
     let vols = {
         let env_ctx = env_context(ctx, observed);
         let dir = pod_dir(&ctx.cfg.settings, &uid);
@@ -321,6 +324,14 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         target: &target,
         pod_ips: &pod_ips,
     };
+    // Ephemeral containers first, as kubelet does: a pod stuck in its init
+    // containers can still be debugged.
+    for &i in &a.start_ephemeral {
+        let c = ephemeral_as_container(&ephemeral_containers(pod)[i]);
+        if !start_container(ctx, pod, &c, Kind::Ephemeral, &start_ctx).await {
+            requeue = requeue.min(Duration::from_secs(2));
+        }
+    }
     // Init containers one at a time, in order; a failure stops the rest.
     for &i in &a.start_init {
         let c = &init_containers(pod)[i];
@@ -385,7 +396,7 @@ async fn start_container<R: RuntimeService>(
     ctx: &Arc<Ctx<R>>,
     pod: &Pod,
     c: &Container,
-    _kind: Kind,
+    kind: Kind,
     s: &StartCtx<'_>,
 ) -> bool {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -436,7 +447,11 @@ async fn start_container<R: RuntimeService>(
         Ok(m) => m,
         Err(w) => return fail(w),
     };
-    let cfg = match container_config(
+    let pid_target = match pid_target(pod, c, kind, s) {
+        Ok(t) => t,
+        Err(w) => return fail(w),
+    };
+    let mut cfg = match container_config(
         pod,
         c,
         ContainerInputs { image: &image, env, pod_vars: &pod_vars, mounts, attempt },
@@ -445,6 +460,7 @@ async fn start_container<R: RuntimeService>(
         Ok(c) => c,
         Err(w) => return fail(w),
     };
+    cfg.pid_target = pid_target;
     let id = match ctx.runtime.create_container(s.sandbox_id, &cfg, s.sandbox).await {
         Ok(id) => id,
         Err(e) => return fail(Waiting { reason: "CreateContainerError".into(), message: e.to_string() }),
@@ -492,6 +508,28 @@ async fn start_container<R: RuntimeService>(
     }
     set_waiting(ctx, &uid, &c.name, None);
     true
+}
+
+/// The runtime id of the container whose PID namespace an ephemeral
+/// container joins (its `targetContainerName`, kubelet's NamespaceMode
+/// TARGET); the target must be running in this sandbox.
+fn pid_target(pod: &Pod, c: &Container, kind: Kind, s: &StartCtx<'_>) -> Result<Option<String>, Waiting> {
+    if kind != Kind::Ephemeral {
+        return Ok(None);
+    }
+    let target = ephemeral_containers(pod)
+        .iter()
+        .find(|e| e.name == c.name)
+        .and_then(|e| e.target_container_name.as_deref())
+        .filter(|t| !t.is_empty());
+    let Some(target) = target else { return Ok(None) };
+    match s.observed.latest_in(target, s.sandbox_id).filter(|i| i.state == ContainerState::Running) {
+        Some(inst) => Ok(Some(inst.id.clone())),
+        None => Err(Waiting {
+            reason: "CreateContainerError".into(),
+            message: format!("target container {target:?} is not running"),
+        }),
+    }
 }
 
 /// Compute the pod's status from `observed` and write it if it changed.

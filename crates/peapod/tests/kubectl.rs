@@ -181,13 +181,7 @@ fn in_tty(k: &Kubectl<'_>, args: &str, code: i32) -> (i32, String) {
         k.d.kubeconfig.display(),
         k.work.join("cache").display()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running script (util-linux)");
+    let mut child = spawn_in_tty(&cmd);
     let mut w = child.stdin.take().unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(2500));

@@ -104,6 +104,15 @@ impl RuncRuntime {
             Some(p) if !sb.stopped && crate::service::pause_alive(p, sb.pause_started) => p,
             _ => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
         };
+        // NamespaceMode TARGET: the target must be running (its namespace
+        // is reached through its main process).
+        let target_pid = match &config.pid_target {
+            Some(t) => match inner.container(t).and_then(|r| r.pid) {
+                Some(pid) if !inner.has_exited(t) => Some(pid),
+                _ => return Err(RuntimeError::ContainerNotRunning(t.clone())),
+            },
+            None => None,
+        };
         let id = new_id();
         let dir = inner.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
@@ -118,7 +127,7 @@ impl RuncRuntime {
             cgroup: format!("{}/{}", sb.config.cgroup_parent.trim_end_matches('/'), id),
         };
         inner.save_container(&rec)?;
-        match self.setup_container(rec, pause_pid, &sb, sandbox).await {
+        match self.setup_container(rec, pause_pid, target_pid, &sb, sandbox).await {
             Ok(()) => Ok(id),
             Err(e) => {
                 if let Err(ce) = self.remove_container_impl(&id).await {
@@ -133,6 +142,7 @@ impl RuncRuntime {
         &self,
         mut rec: ContainerRecord,
         pause_pid: i32,
+        target_pid: Option<i32>,
         sb: &crate::service::SandboxRecord,
         sandbox: &PodSandboxConfig,
     ) -> Result<(), RuntimeError> {
@@ -173,6 +183,7 @@ impl RuncRuntime {
             rootfs: &rootfs,
             netns: sb.netns.as_deref(),
             pause_pid,
+            target_pid,
             shm: Some(&shm),
             etc: EtcFiles { hostname: &hostname, hosts: &hosts, resolv_conf: &resolv },
             termination_log: Some(&term_log),

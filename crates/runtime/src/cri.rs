@@ -175,6 +175,11 @@ pub struct ContainerConfig {
     /// empty: no file is mounted.
     #[serde(default)]
     pub termination_message_path: String,
+    /// Join the PID namespace of this running container (its runtime id)
+    /// instead of the pod's: an ephemeral container's `targetContainerName`,
+    /// the CRI's `NamespaceMode::TARGET`.
+    #[serde(default)]
+    pub pid_target: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -462,8 +462,15 @@ impl RuntimeService for RuncRuntime {
         Ok(recs.iter().map(|r| crate::container::status_of(&self.inner, r)).collect())
     }
     async fn list_pod(&self, uid: &str) -> Result<crate::cri::PodRuntimeState, RuntimeError> {
-        let sandboxes: Vec<SandboxRecord> =
-            self.inner.sandboxes.lock().expect("lock").values().filter(|s| s.config.metadata.uid == uid).cloned().collect();
+        let sandboxes: Vec<SandboxRecord> = self
+            .inner
+            .sandboxes
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|s| s.config.metadata.uid == uid)
+            .cloned()
+            .collect();
         let ids: std::collections::HashSet<&str> = sandboxes.iter().map(|s| s.id.as_str()).collect();
         // A container belongs to the pod by its sandbox, or by its pod-UID
         // label when its sandbox record is gone.

@@ -245,6 +245,9 @@ pub struct ContainerSpecInput<'a> {
     pub rootfs: &'a Path,
     pub netns: Option<&'a Path>,
     pub pause_pid: i32,
+    /// The main process of the container whose PID namespace this one
+    /// joins ([`ContainerConfig::pid_target`]).
+    pub target_pid: Option<i32>,
     pub shm: Option<&'a Path>,
     pub etc: EtcFiles<'a>,
     /// Host file bound at the config's `termination_message_path`.
@@ -266,7 +269,10 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
 
     let mut namespaces = vec![Namespace::new("mount")];
     if !s.host_pid {
-        if s.share_pid {
+        if let Some(pid) = i.target_pid {
+            // An ephemeral container sees the processes of its target.
+            namespaces.push(Namespace::join("pid", format!("/proc/{pid}/ns/pid")));
+        } else if s.share_pid {
             namespaces.push(Namespace::join("pid", ns_path("pid")));
         } else {
             namespaces.push(Namespace::new("pid"));
@@ -498,6 +504,7 @@ mod tests {
             rootfs: Path::new("/c/rootfs"),
             netns: Some(Path::new("/n")),
             pause_pid: 42,
+            target_pid: None,
             shm: Some(Path::new("/s/shm")),
             etc: EtcFiles {
                 hostname: Path::new("/s/hostname"),
@@ -535,13 +542,23 @@ mod tests {
     }
 
     fn spec_for(cfg: &ContainerConfig, devices: &[Device]) -> Spec {
+        spec_with_target(cfg, devices, None, &sandbox())
+    }
+
+    fn spec_with_target(
+        cfg: &ContainerConfig,
+        devices: &[Device],
+        target_pid: Option<i32>,
+        sandbox: &PodSandboxConfig,
+    ) -> Spec {
         let l = limits();
         container_spec(&ContainerSpecInput {
             config: cfg,
-            sandbox: &sandbox(),
+            sandbox,
             rootfs: Path::new("/c/rootfs"),
             netns: None,
             pause_pid: 42,
+            target_pid,
             shm: None,
             etc: EtcFiles {
                 hostname: Path::new("/s/hostname"),
@@ -555,6 +572,22 @@ mod tests {
             host_devices: devices,
             seccomp_localhost: None,
         })
+    }
+
+    #[test]
+    fn pid_namespace_of_a_target_container() {
+        let pid_ns =
+            |s: &Spec| s.linux.namespaces.iter().find(|n| n.kind == "pid").map(|n| n.path.clone().unwrap_or_default());
+        let cfg = ContainerConfig::default();
+        // Its own, the pod's (shareProcessNamespace), or the target's, which wins.
+        assert_eq!(pid_ns(&spec_with_target(&cfg, &[], None, &sandbox())), Some(String::new()));
+        let shared = PodSandboxConfig { share_pid: true, ..sandbox() };
+        assert_eq!(pid_ns(&spec_with_target(&cfg, &[], None, &shared)), Some("/proc/42/ns/pid".into()));
+        assert_eq!(pid_ns(&spec_with_target(&cfg, &[], Some(7), &shared)), Some("/proc/7/ns/pid".into()));
+        assert_eq!(pid_ns(&spec_with_target(&cfg, &[], Some(7), &sandbox())), Some("/proc/7/ns/pid".into()));
+        // hostPID: the host's, whatever the target.
+        let host = PodSandboxConfig { host_pid: true, ..sandbox() };
+        assert_eq!(pid_ns(&spec_with_target(&cfg, &[], Some(7), &host)), None);
     }
 
     #[test]

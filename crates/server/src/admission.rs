@@ -135,7 +135,8 @@ pub fn admit_create(
     Ok(Admitted { obj, warnings })
 }
 
-/// Admission of an update of `old` to `new` (main resource, or `status`).
+/// Admission of an update of `old` to `new` (main resource, `status`, or
+/// for pods `ephemeralcontainers`).
 /// Server-managed metadata is carried over from `old` by the caller.
 pub fn admit_update(
     res: &ResourceInfo,
@@ -158,6 +159,13 @@ pub fn admit_update(
                     pod.metadata.labels = old_pod.metadata.labels.clone();
                     pod.metadata.annotations = old_pod.metadata.annotations.clone();
                     check(kind, &name, validation::validate_pod_status_update(&pod, &old_pod))?;
+                }
+                Some("ephemeralcontainers") => {
+                    // Only spec.ephemeralContainers changes (the rest of the
+                    // body is dropped), and only by additions.
+                    pod = validation::ephemeral_containers_update(pod, &old_pod);
+                    defaults::apply_v1_pod_defaults(&mut pod);
+                    check(kind, &name, validation::validate_pod_ephemeral_containers_update(&pod, &old_pod))?;
                 }
                 _ => {
                     defaults::apply_v1_pod_defaults(&mut pod);
@@ -282,5 +290,27 @@ mod tests {
         bad["spec"]["containers"][0]["command"] = json!(["sh"]);
         let e = admit_update(pods(), &old, bad, None, FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 422);
+    }
+
+    #[test]
+    fn ephemeral_containers_only_through_their_subresource() {
+        let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
+            "spec":{"containers":[{"name":"app","image":"busybox"}]}});
+        let old = admit_create(pods(), obj, "n", FieldValidation::Strict).unwrap().obj;
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"] =
+            json!([{"name":"dbg","image":"busybox","targetContainerName":"app","stdin":true}]);
+        new["metadata"]["labels"] = json!({"dropped": "yes"});
+        let e = admit_update(pods(), &old, new.clone(), None, FieldValidation::Strict).err().unwrap();
+        assert_eq!(e.code, 422, "the main resource may not change them");
+        assert!(e.message.contains("spec: Forbidden: pod updates may not change fields"), "{}", e.message);
+        let a = admit_update(pods(), &old, new, Some("ephemeralcontainers"), FieldValidation::Strict).unwrap();
+        assert_eq!(a.obj["spec"]["ephemeralContainers"][0]["imagePullPolicy"], "Always", "defaulted");
+        assert!(a.obj["metadata"].get("labels").is_none(), "other changes are dropped");
+        let mut dup = a.obj.clone();
+        dup["spec"]["ephemeralContainers"].as_array_mut().unwrap().push(json!({"name":"app","image":"busybox"}));
+        let e = admit_update(pods(), &a.obj, dup, Some("ephemeralcontainers"), FieldValidation::Strict).err().unwrap();
+        assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+        assert!(e.message.contains("spec.ephemeralContainers[1].name: Duplicate value: \"app\""), "{}", e.message);
     }
 }

@@ -104,9 +104,15 @@ async fn route(st: AppState, req: Request) -> HttpResult<Response> {
         (false, None, &Method::GET) => list(&st, &t, &q, &headers),
         (false, None, &Method::POST) => create(&st, &t, &q, &headers, &body),
         (false, None, &Method::DELETE) => delete_collection(&st, &t, &q, &body),
-        (true, None | Some("status"), &Method::GET) => get(&st, &t, &q, &headers),
-        (true, None | Some("status") | Some("finalize"), &Method::PUT) => update(&st, &t, &q, &headers, &body),
-        (true, None | Some("status"), &Method::PATCH) => patch_object(&st, &t, &q, &headers, &body),
+        // `pods/ephemeralcontainers` reads and writes the whole Pod (admission
+        // keeps only the ephemeral containers of a write).
+        (true, None | Some("status" | "ephemeralcontainers"), &Method::GET) => get(&st, &t, &q, &headers),
+        (true, None | Some("status" | "finalize" | "ephemeralcontainers"), &Method::PUT) => {
+            update(&st, &t, &q, &headers, &body)
+        }
+        (true, None | Some("status" | "ephemeralcontainers"), &Method::PATCH) => {
+            patch_object(&st, &t, &q, &headers, &body)
+        }
         (true, None, &Method::DELETE) => delete(&st, &t, &q, &body),
         (true, Some("binding"), &Method::POST) => binding(&st, &t),
         _ => Err(ApiError::method_not_allowed(&t.res.qualified_plural(), method.as_str()).into()),

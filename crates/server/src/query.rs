@@ -125,7 +125,9 @@ mod tests {
         assert_eq!(q.get("container"), Some("main"));
         assert!(q.flag("stdout"));
         assert!(!q.flag("stdin"));
-        for (v, want) in [("True", true), ("T", true), ("1", true), ("", true), ("False", false), ("0", false), ("yes", false)] {
+        for (v, want) in
+            [("True", true), ("T", true), ("1", true), ("", true), ("False", false), ("0", false), ("yes", false)]
+        {
             assert_eq!(Query::parse(Some(&format!("stdin={v}"))).flag("stdin"), want, "stdin={v}");
         }
         assert_eq!(percent_decode("a%3Db%2Cc"), "a=b,c");

@@ -10,7 +10,8 @@
 //! Layout: `names` (string formats), `paths`, `meta` (ObjectMeta), `pod`
 //! (Pod and PodSpec), `container_lists` (app/init/ephemeral lists),
 //! `container` (per-container rules), `mounts`, `resources`, `probes`,
-//! `security`, `volume`, `pod_update` (immutability), `config` (ConfigMap,
+//! `security`, `volume`, `pod_update` (immutability), `pod_ephemeral`
+//! (the `ephemeralcontainers` subresource), `config` (ConfigMap,
 //! Secret), `namespace`.
 
 mod config;
@@ -22,6 +23,7 @@ pub mod names;
 mod namespace;
 mod paths;
 mod pod;
+mod pod_ephemeral;
 mod pod_update;
 mod probes;
 mod resources;
@@ -38,6 +40,7 @@ pub use meta::{
 pub use names::NameValidator;
 pub use namespace::{validate_namespace, validate_namespace_update};
 pub use pod::{MIRROR_POD_ANNOTATION, validate_pod, validate_pod_spec};
+pub use pod_ephemeral::{ephemeral_containers_update, validate_pod_ephemeral_containers_update};
 pub use pod_update::{UPDATABLE_POD_SPEC_FIELDS, validate_pod_status_update, validate_pod_update};
 
 /// An optional string as Go's zero value: `""` when unset.

@@ -160,7 +160,7 @@ pub fn validate_pod_status_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
     errs
 }
 
-fn validate_annotation_updates(new: &Pod, old: &Pod) -> Vec<FieldError> {
+pub(super) fn validate_annotation_updates(new: &Pod, old: &Pod) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let path = Path::new("metadata").child("annotations");
     let empty = Default::default();
@@ -257,7 +257,7 @@ fn normalized(spec: &PodSpec) -> Value {
     v
 }
 
-fn normalize(v: &mut Value, in_resource_list: bool) {
+pub(super) fn normalize(v: &mut Value, in_resource_list: bool) {
     match v {
         Value::Object(m) => {
             m.retain(|_, x| !matches!(x, Value::Array(a) if a.is_empty()));
@@ -280,7 +280,7 @@ fn normalize(v: &mut Value, in_resource_list: bool) {
 }
 
 /// Lists differing leaves as `- path: old` / `+ path: new` lines.
-fn diff_values(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
+pub(super) fn diff_values(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod cp;
 pub mod create;
+pub mod debug;
 pub mod delete;
 pub mod describe;
 pub mod exec;

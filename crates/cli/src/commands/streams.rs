@@ -1,5 +1,6 @@
 //! The exec stream: a WebSocket upgrade speaking `v5.channel.k8s.io`
-//! (kubectl §10.3), shared by `exec` and `cp`.
+//! (kubectl §10.3), shared by `exec` and `cp`, and by `debug -i` for
+//! `pods/NAME/attach` (the same channels, no command).
 //!
 //! `GET .../pods/NAME/exec?command=..&command=..&container=C[&stderr=true]
 //! [&stdin=true]&stdout=true[&tty=true]` on a separate HTTP/1.1 connection
@@ -122,7 +123,32 @@ pub async fn exec(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitStatus, CliError> {
-    let path = format!("{}/exec", resources::POD.path(Some(&client.namespace), Some(&req.pod)));
+    stream(client, "exec", req, input, stdout, stderr).await
+}
+
+/// Attach to a running container (`req.command` is ignored): its output
+/// from now on, and `input` to its stdin, until it stops.
+pub async fn attach(
+    client: &Client,
+    req: &ExecRequest,
+    input: Input,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExitStatus, CliError> {
+    let req = ExecRequest { command: Vec::new(), ..req.clone() };
+    stream(client, "attach", &req, input, stdout, stderr).await
+}
+
+/// One session on the `exec` or `attach` subresource.
+async fn stream(
+    client: &Client,
+    subresource: &str,
+    req: &ExecRequest,
+    input: Input,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExitStatus, CliError> {
+    let path = format!("{}/{subresource}", resources::POD.path(Some(&client.namespace), Some(&req.pod)));
     let mut url = client.url(&path, &req.query());
     let secure = url.scheme() == "https";
     let _ = url.set_scheme(if secure { "wss" } else { "ws" });
@@ -174,7 +200,7 @@ pub async fn exec(
             return Err(ApiError::from_response(code, &body, &what).into());
         }
         Err(e) => {
-            return Err(CliError::Stream(format!("error upgrading the exec connection: {e}")));
+            return Err(CliError::Stream(format!("error upgrading the {subresource} connection: {e}")));
         }
     };
     if resp.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok()) != Some(PROTOCOL) {

@@ -17,6 +17,15 @@ fn container(name: &str, image: &str) -> Container {
     Container { name: name.into(), image: Some(image.into()), ..Default::default() }
 }
 
+fn ephemeral(name: &str) -> k8s_openapi::api::core::v1::EphemeralContainer {
+    k8s_openapi::api::core::v1::EphemeralContainer {
+        name: name.into(),
+        image: Some("busybox".into()),
+        target_container_name: Some("a".into()),
+        ..Default::default()
+    }
+}
+
 fn base_pod() -> Pod {
     let mut p = Pod::default();
     p.metadata.name = Some("web".into());
@@ -97,6 +106,31 @@ fn compute_pod_actions_table() {
             observed: none_obs,
             backoff: none_backoff,
             want: in_s1(),
+        },
+        Case {
+            name: "ephemeral containers: the new one starts, an exited one stays exited",
+            pod: |p| p.spec.as_mut().unwrap().ephemeral_containers = Some(vec![ephemeral("dbg1"), ephemeral("dbg2")]),
+            observed: |o| o.containers.push(inst("cd1", "s1", "dbg1", 0, ContainerState::Exited, Some(1))),
+            backoff: none_backoff,
+            want: PodActions { start_ephemeral: vec![1], ..in_s1() },
+        },
+        Case {
+            name: "ephemeral containers: not before the sandbox runs, not in a new sandbox",
+            pod: |p| p.spec.as_mut().unwrap().ephemeral_containers = Some(vec![ephemeral("dbg1")]),
+            observed: |o| *o = Observed::default(),
+            backoff: none_backoff,
+            want: PodActions { create_sandbox: Some(0), start: vec![0, 1], ..Default::default() },
+        },
+        Case {
+            name: "ephemeral containers: started while an init container runs",
+            pod: |p| {
+                let spec = p.spec.as_mut().unwrap();
+                spec.init_containers = Some(vec![container("i", "img:1")]);
+                spec.ephemeral_containers = Some(vec![ephemeral("dbg1")]);
+            },
+            observed: |o| o.containers = vec![running("ci", "i")],
+            backoff: none_backoff,
+            want: PodActions { start_ephemeral: vec![0], ..in_s1() },
         },
         Case {
             name: "new pod: create the sandbox and start every container",

@@ -425,3 +425,31 @@ fn readiness_gates_hold_ready_and_foreign_conditions_survive() {
     assert_eq!(cond(&s, "Ready"), "True");
     assert_eq!(cond(&s, "example.com/lb"), "True");
 }
+
+#[test]
+fn ephemeral_containers_are_reported_apart() {
+    let mut p = pod("Always", &[], &["app"]);
+    let dbg = |n: &str| k8s_openapi::api::core::v1::EphemeralContainer {
+        name: n.into(),
+        image: Some("busybox".into()),
+        target_container_name: Some("app".into()),
+        ..Default::default()
+    };
+    p.spec.as_mut().unwrap().ephemeral_containers = Some(vec![dbg("done"), dbg("new")]);
+    let o =
+        observed(vec![inst("app", 0, ContainerState::Running, None), inst("done", 0, ContainerState::Exited, Some(3))]);
+    let s = status(&p, &o, &[], &HashMap::new());
+    // The failed debug container changes neither the phase nor readiness.
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    let ready = s.conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, "True");
+    assert_eq!(s.container_statuses.as_ref().unwrap().len(), 1);
+    let e = s.ephemeral_container_statuses.unwrap();
+    let names: Vec<&str> = e.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["done", "new"]);
+    let t = e[0].state.as_ref().unwrap().terminated.as_ref().unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (3, Some("Error")));
+    assert_eq!(e[0].restart_count, 0);
+    let w = e[1].state.as_ref().unwrap().waiting.as_ref().unwrap();
+    assert_eq!(w.reason.as_deref(), Some("ContainerCreating"));
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::Pod;
 use peapod_runtime::ContainerState;
 
-use crate::plan::{Observed, app_containers, init_containers};
+use crate::plan::{Observed, app_containers, ephemeral_containers, init_containers};
 
 /// kubelet's MaxContainerTerminationMessageLogLines / LogLength.
 const LOG_LINES: usize = 80;
@@ -28,8 +28,16 @@ pub(crate) fn termination_messages(pod: &Pod, observed: &Observed) -> HashMap<St
             out.insert(c.id.clone(), msg);
             continue;
         }
-        let spec = init_containers(pod).iter().chain(app_containers(pod)).find(|s| s.name == c.metadata.name);
-        let policy = spec.and_then(|s| s.termination_message_policy.as_deref()).unwrap_or("File");
+        let name = c.metadata.name.as_str();
+        let spec = init_containers(pod).iter().chain(app_containers(pod)).find(|s| s.name == name);
+        let policy = match spec {
+            Some(s) => s.termination_message_policy.as_deref(),
+            None => ephemeral_containers(pod)
+                .iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.termination_message_policy.as_deref()),
+        }
+        .unwrap_or("File");
         if policy == "FallbackToLogsOnError"
             && c.exit_code != Some(0)
             && let Some(msg) = log_tail(&c.log_path)

@@ -286,14 +286,12 @@ impl BenchDaemon {
             for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
                 forced.push(format!("iptables {table} {l}"));
                 let words = peapod_net::cni::iptables::split_rule(l);
-                if let Some(c) = peapod_net::cni::iptables::rule_option(&words, "-j").filter(|c| c.starts_with("CNI-")) {
+                if let Some(c) = peapod_net::cni::iptables::rule_option(&words, "-j").filter(|c| c.starts_with("CNI-"))
+                {
                     chains.push(c.to_owned());
                 }
-                let _ = Command::new("iptables")
-                    .args(["-t", table, "-D"])
-                    .args(&words[1..])
-                    .stderr(Stdio::null())
-                    .output();
+                let _ =
+                    Command::new("iptables").args(["-t", table, "-D"]).args(&words[1..]).stderr(Stdio::null()).output();
             }
             chains.sort();
             chains.dedup();

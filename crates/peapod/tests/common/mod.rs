@@ -586,6 +586,34 @@ impl Drop for Daemon {
     }
 }
 
+/// Wait for `child` and collect its output, killing it (SIGKILL) if it
+/// runs longer than `timeout`.
+pub fn wait_or_kill(child: Child, timeout: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if rx.recv_timeout(timeout).is_err() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = tx.send(());
+    let _ = watchdog.join();
+    out
+}
+
+/// Start the shell command line `cmd` under a pseudo-terminal (util-linux
+/// `script`), with its stdin, stdout and stderr piped.
+pub fn spawn_in_tty(cmd: &str) -> Child {
+    Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running script (util-linux)")
+}
+
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
