@@ -166,37 +166,36 @@ impl CniNetwork {
     }
 }
 
+impl CniNetwork {
+    /// Run `op` for the sandbox of `req` under its lock. The lock is taken
+    /// here, in call order, and then moved into a task of its own: if the
+    /// caller's future is dropped, a chain still runs to the end (and
+    /// caches) instead of stopping between two plugins, and a teardown
+    /// called afterwards waits for it.
+    async fn locked<T, F, Fut>(&self, what: &'static str, req: &NetRequest, op: F) -> Result<T, NetError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>, NetRequest) -> Fut,
+        Fut: Future<Output = Result<T, NetError>> + Send + 'static,
+    {
+        let guard = self.inner.locks.lock(&req.sandbox_id).await;
+        let fut = op(self.inner.clone(), req.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            fut.await
+        })
+        .await
+        .map_err(|e| NetError::io(what, std::io::Error::other(e)))?
+    }
+}
+
 impl Network for CniNetwork {
     fn setup<'a>(&'a self, req: &'a NetRequest) -> BoxFuture<'a, Result<NetResult, NetError>> {
-        let inner = self.inner.clone();
-        let req = req.clone();
-        Box::pin(async move {
-            // The lock is taken here, in call order, and then moved into a
-            // task of its own: if the caller's future is dropped, the chain
-            // still runs to the end (and caches) instead of stopping between
-            // two plugins, and a teardown called afterwards waits for it.
-            let guard = inner.locks.lock(&req.sandbox_id).await;
-            tokio::spawn(async move {
-                let _guard = guard;
-                inner.add(&req).await
-            })
-            .await
-            .map_err(|e| NetError::io("CNI ADD task", std::io::Error::other(e)))?
-        })
+        Box::pin(self.locked("CNI ADD task", req, |inner, req| async move { inner.add(&req).await }))
     }
 
     fn teardown<'a>(&'a self, req: &'a NetRequest) -> BoxFuture<'a, Result<(), NetError>> {
-        let inner = self.inner.clone();
-        let req = req.clone();
-        Box::pin(async move {
-            let guard = inner.locks.lock(&req.sandbox_id).await;
-            tokio::spawn(async move {
-                let _guard = guard;
-                inner.teardown(&req).await
-            })
-            .await
-            .map_err(|e| NetError::io("CNI DEL task", std::io::Error::other(e)))?
-        })
+        Box::pin(self.locked("CNI DEL task", req, |inner, req| async move { inner.teardown(&req).await }))
     }
 }
 
