@@ -387,33 +387,13 @@ impl Daemon {
     }
 
     pub fn assert_clean(&self) {
-        // Exited processes may need a moment to be reaped by their parent.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut left = self.leftovers();
-        while !left.is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            left = self.leftovers();
-        }
-        if !left.is_empty() {
-            // Keep the whole log for the post-mortem; the temp dir goes with the test.
-            let saved = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-                "{}-{}-daemon.log",
-                self.name,
-                std::process::id()
-            ));
-            let _ = std::fs::write(&saved, self.log());
-            panic!(
-                "left behind:\n{}\n--- full daemon log: {}\n--- tail:\n{}",
-                left.join("\n"),
-                saved.display(),
-                tail(&self.log(), 40)
-            );
-        }
+        self.assert_clean_except(|_| false);
     }
 
     /// [`Daemon::assert_clean`], but findings for which `known` is true (a
     /// reported bug elsewhere) are printed instead of failing the test.
     pub fn assert_clean_except(&self, known: impl Fn(&str) -> bool) {
+        // Exited processes may need a moment to be reaped by their parent.
         let deadline = Instant::now() + Duration::from_secs(5);
         let unknown = |all: Vec<String>| all.into_iter().filter(|f| !known(f)).collect::<Vec<_>>();
         let mut left = unknown(self.leftovers());
