@@ -24,6 +24,7 @@ pub mod qos;
 pub mod quantity;
 pub mod resources;
 pub mod selectors;
+pub mod static_pod;
 pub mod strict;
 pub mod table;
 pub mod validation;

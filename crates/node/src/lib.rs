@@ -16,6 +16,7 @@ pub mod node_object;
 pub mod plan;
 pub mod podconfig;
 pub mod probes;
+mod static_pods;
 pub mod status;
 mod sync;
 pub mod volumes;
@@ -49,6 +50,8 @@ pub struct NodeConfig {
     pub runtime_version: String,
     /// Extra labels of the Node object.
     pub node_labels: Vec<(String, String)>,
+    /// Static pod manifests (kubelet's `staticPodPath`), if any.
+    pub manifest_dir: Option<PathBuf>,
 }
 
 /// The latest known object of a pod bound to this node.
@@ -57,6 +60,8 @@ pub(crate) struct PodEntry {
     pub obj: Arc<Value>,
     /// Gone from the store (force-deleted, or its graceful deletion finished elsewhere).
     pub deleted: bool,
+    /// A static pod: its object comes from the manifest directory, not the store.
+    pub from_file: bool,
 }
 
 /// What a worker remembers between syncs.
@@ -67,6 +72,8 @@ pub(crate) struct WorkerState {
     pub sandbox_config: Option<(String, peapod_runtime::PodSandboxConfig)>,
     /// The DeadlineExceeded event was recorded.
     pub deadline_recorded: bool,
+    /// The last problem with a static pod's mirror pod (logged once).
+    pub mirror_problem: Option<String>,
 }
 
 pub(crate) struct Ctx<R: RuntimeService> {
@@ -140,6 +147,14 @@ impl<R: RuntimeService> Node<R> {
         tokio::spawn(config_watch(ctx.clone(), "configmaps"));
         tokio::spawn(config_watch(ctx.clone(), "secrets"));
         tokio::spawn(image_pull::gc_loop(ctx.clone()));
+        if let Some(dir) = ctx.cfg.manifest_dir.clone() {
+            // Read once before the first list, so the start-up clean-up
+            // knows the static pods and keeps them.
+            let mut m = static_pods::Manifests::default();
+            let desired = m.scan(&ctx, &dir);
+            static_pods::reconcile(&ctx, desired);
+            tokio::spawn(static_pods::source_loop(ctx.clone(), dir, m));
+        }
         pod_watch(ctx).await;
     }
 
@@ -252,11 +267,22 @@ async fn pod_watch<R: RuntimeService>(ctx: Arc<Ctx<R>>) {
     let mut first = true;
     loop {
         let (items, rv) = ctx.store.list("pods", None);
-        let mut live = HashSet::new();
+        let mut live: HashSet<String> =
+            ctx.pods.lock().expect("lock").iter().filter(|(_, e)| e.from_file).map(|(u, _)| u.clone()).collect();
         for obj in items.iter().filter(|o| bound_here(o, &node)) {
+            if peapod_api::static_pod::mirror_of(obj).is_some() {
+                // Mirror pods are not run; they show static pods.
+                if let Some(uid) = static_pods::on_mirror_event(&ctx, obj, false) {
+                    ensure_worker(&ctx, &uid);
+                }
+                continue;
+            }
             let uid = uid_of(obj);
             live.insert(uid.clone());
-            ctx.pods.lock().expect("lock").insert(uid.clone(), PodEntry { obj: obj.clone(), deleted: false });
+            ctx.pods
+                .lock()
+                .expect("lock")
+                .insert(uid.clone(), PodEntry { obj: obj.clone(), deleted: false, from_file: false });
             ensure_worker(&ctx, &uid);
         }
         let gone: Vec<String> = {
@@ -295,17 +321,24 @@ async fn pod_watch<R: RuntimeService>(ctx: Arc<Ctx<R>>) {
             if !bound_here(&ev.object, &node) {
                 continue;
             }
+            if peapod_api::static_pod::mirror_of(&ev.object).is_some() {
+                let deleted = ev.kind == StoreEvent::Deleted;
+                if let Some(uid) = static_pods::on_mirror_event(&ctx, &ev.object, deleted) {
+                    ensure_worker(&ctx, &uid);
+                }
+                continue;
+            }
             let uid = uid_of(&ev.object);
             let poke = {
                 let mut pods = ctx.pods.lock().expect("lock");
                 match ev.kind {
                     StoreEvent::Deleted => {
-                        pods.insert(uid.clone(), PodEntry { obj: ev.object.clone(), deleted: true });
+                        pods.insert(uid.clone(), PodEntry { obj: ev.object.clone(), deleted: true, from_file: false });
                         true
                     }
                     _ => {
                         let changed = pods.get(&uid).is_none_or(|p| !only_status_changed(&p.obj, &ev.object));
-                        pods.insert(uid.clone(), PodEntry { obj: ev.object.clone(), deleted: false });
+                        pods.insert(uid.clone(), PodEntry { obj: ev.object.clone(), deleted: false, from_file: false });
                         changed
                     }
                 }

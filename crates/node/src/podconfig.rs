@@ -36,6 +36,9 @@ pub struct NodeSettings {
     pub memory_capacity: i64,
     pub cpu_capacity_millis: i64,
     pub cluster_domain: String,
+    /// kubelet's `--allowed-unsafe-sysctls`: names, or prefixes ending in `*`
+    /// (checked by [`check_unsafe_sysctl_patterns`]).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 pub fn pod_log_dir(ns: &NodeSettings, pod: &Pod) -> PathBuf {
@@ -198,17 +201,58 @@ const SAFE_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_wmem", "net"),
 ];
 
+/// The namespace a sysctl belongs to (kubelet's NamespacedBy): `ipc`,
+/// `net`, or None for sysctls of the whole host.
+fn sysctl_namespace(name: &str) -> Option<&'static str> {
+    let ipc = ["kernel.shm", "kernel.msg", "fs.mqueue."].iter().any(|p| name.starts_with(p)) || name == "kernel.sem";
+    if ipc {
+        Some("ipc")
+    } else if name.starts_with("net.") {
+        Some("net")
+    } else {
+        None
+    }
+}
+
+/// Check `--allowed-unsafe-sysctls` as kubelet does at start: each is a
+/// sysctl name or a prefix ending in `*`, and names namespaced sysctls only
+/// (a host-wide sysctl set from a pod would change the whole machine).
+pub fn check_unsafe_sysctl_patterns(patterns: &[String]) -> Result<(), String> {
+    for p in patterns {
+        let name = p.strip_suffix('*').unwrap_or(p);
+        if name.is_empty() || name.contains('*') {
+            return Err(format!("--allowed-unsafe-sysctls: {p:?}: only a trailing \"*\" is allowed"));
+        }
+        // A prefix like "kernel.shm*" or "net.*" must lie inside one namespace.
+        if sysctl_namespace(&name.replace('/', ".")).is_none() {
+            return Err(format!("--allowed-unsafe-sysctls: {p:?} is not a namespaced sysctl (ipc or net)"));
+        }
+    }
+    Ok(())
+}
+
 /// kubelet's sysctl admission: the message of the first sysctl the node
-/// refuses (reason `SysctlForbidden`), if any.
-pub fn forbidden_sysctl(pod: &Pod) -> Option<String> {
+/// refuses (reason `SysctlForbidden`), if any. Safe sysctls and those
+/// matching `allowed_unsafe` pass, unless they belong to a namespace the
+/// pod shares with the host.
+pub fn forbidden_sysctl(pod: &Pod, allowed_unsafe: &[String]) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     let (host_net, host_ipc) = (spec.host_network.unwrap_or(false), spec.host_ipc.unwrap_or(false));
     for s in spec.security_context.as_ref()?.sysctls.iter().flatten() {
         // "net/ipv4/ip_forward" is the same sysctl as "net.ipv4.ip_forward".
         let name = if s.name.contains('/') { s.name.replace('/', ".") } else { s.name.clone() };
-        let err = match SAFE_SYSCTLS.iter().find(|(n, _)| *n == name) {
-            Some((_, "net")) if host_net => format!("{name:?} not allowed with host net enabled"),
-            Some((_, "ipc")) if host_ipc => format!("{name:?} not allowed with host ipc enabled"),
+        let allowed = |p: &String| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(&prefix.replace('/', ".")),
+            None => p.replace('/', ".") == name,
+        };
+        let namespace = match SAFE_SYSCTLS.iter().find(|(n, _)| *n == name) {
+            Some((_, ns)) => Some(*ns),
+            None if allowed_unsafe.iter().any(allowed) => sysctl_namespace(&name),
+            None => return Some(format!("forbidden sysctl: {name:?} not allowlisted")),
+        };
+        let err = match namespace {
+            Some("net") if host_net => format!("{name:?} not allowed with host net enabled"),
+            Some("ipc") if host_ipc => format!("{name:?} not allowed with host ipc enabled"),
             Some(_) => continue,
             None => format!("{name:?} not allowlisted"),
         };
@@ -499,6 +543,7 @@ mod tests {
             memory_capacity: 1 << 34,
             cpu_capacity_millis: 2000,
             cluster_domain: "cluster.local".into(),
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 
@@ -592,18 +637,35 @@ mod tests {
                 sysctls: Some(names.iter().map(|n| Sysctl { name: n.to_string(), value: "1".into() }).collect()),
                 ..Default::default()
             });
-            forbidden_sysctl(&p)
+            forbidden_sysctl(&p, &["kernel.msg*".to_string(), "net.core.somaxconn".to_string()])
         };
         assert_eq!(with(&["net.ipv4.tcp_syncookies", "kernel/shm_rmid_forced"], false), None);
         assert_eq!(
-            with(&["net.ipv4.tcp_syncookies", "net.core.somaxconn"], false).as_deref(),
-            Some("forbidden sysctl: \"net.core.somaxconn\" not allowlisted")
+            with(&["net.ipv4.tcp_syncookies", "net.core.rmem_max"], false).as_deref(),
+            Some("forbidden sysctl: \"net.core.rmem_max\" not allowlisted")
         );
+        // Allowed unsafe ones: by name and by prefix, still not with the host's namespace.
+        assert_eq!(with(&["net.core.somaxconn", "kernel.msgmax", "kernel/msgmnb"], false), None);
+        assert_eq!(
+            with(&["net.core.somaxconn"], true).as_deref(),
+            Some("forbidden sysctl: \"net.core.somaxconn\" not allowed with host net enabled")
+        );
+        assert_eq!(with(&["kernel.sem"], false).as_deref(), Some("forbidden sysctl: \"kernel.sem\" not allowlisted"));
         assert_eq!(
             with(&["net.ipv4.tcp_syncookies"], true).as_deref(),
             Some("forbidden sysctl: \"net.ipv4.tcp_syncookies\" not allowed with host net enabled")
         );
-        assert_eq!(forbidden_sysctl(&pod()), None);
+        assert_eq!(forbidden_sysctl(&pod(), &[]), None);
+    }
+
+    #[test]
+    fn unsafe_sysctl_patterns_must_be_namespaced() {
+        let check = |p: &[&str]| check_unsafe_sysctl_patterns(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(check(&["kernel.msg*", "net.*", "net.core.somaxconn", "kernel.sem", "fs.mqueue.*"]).is_ok());
+        let e = check(&["vm.swappiness"]).unwrap_err();
+        assert!(e.contains("\"vm.swappiness\" is not a namespaced sysctl"), "{e}");
+        assert!(check(&["kernel.*"]).is_err(), "kernel.* reaches host-wide sysctls");
+        assert!(check(&["net.*.x"]).unwrap_err().contains("trailing"));
     }
 
     #[test]

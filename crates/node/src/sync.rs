@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use serde_json::Value;
 
 use peapod_runtime::{ContainerState, PodSandboxConfig, RuntimeService};
 use peapod_store::{Mutation, ObjKey};
@@ -77,13 +76,19 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
     let entry: Option<PodEntry> = ctx.pods.lock().expect("lock").get(uid).cloned();
     // No entry: the pod was removed by an earlier sync.
     let entry = entry?;
-    let pod: Pod = match serde_json::from_value(entry.obj.as_ref().clone()) {
+    let mut pod: Pod = match serde_json::from_value(entry.obj.as_ref().clone()) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(%uid, error = %e, "undecodable pod object");
             return Some(Duration::from_secs(30));
         }
     };
+    if entry.from_file
+        && let Some(wait) = crate::static_pods::prepare_sync(ctx, &mut pod, uid)
+    {
+        return Some(wait);
+    }
+    let pod = pod;
     let observed = observe(ctx, uid).await;
     // Publish what was observed before any status is written from it: the
     // API serves logs through this view, and a status naming a container
@@ -103,7 +108,7 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
     if phase == "Pending"
         && observed.sandboxes.is_empty()
         && observed.containers.is_empty()
-        && let Some(message) = forbidden_sysctl(&pod)
+        && let Some(message) = forbidden_sysctl(&pod, &ctx.cfg.settings.allowed_unsafe_sysctls)
     {
         ctx.events.record(&involved(&pod, ""), EventType::Warning, Reason::SysctlForbidden, &message);
         let outcome =
@@ -565,7 +570,8 @@ pub(crate) async fn write_status<R: RuntimeService>(
     );
     let _ = ctx.store.update_with(&key, |cur| -> Result<Mutation, ()> {
         let Some(cur) = cur else { return Ok(Mutation::Unchanged) };
-        if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
+        // A mirror pod takes the status of the static pod it shows.
+        if peapod_api::static_pod::runtime_uid(cur) != uid {
             return Ok(Mutation::Unchanged);
         }
         // Keep what the API server set that kubelet does not own.

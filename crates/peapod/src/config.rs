@@ -30,6 +30,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_labels: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_unsafe_sysctls: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_pods: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup_root: Option<String>,
@@ -49,6 +51,8 @@ pub struct FileConfig {
     pub pids_limit: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registries_config: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_dir: Option<PathBuf>,
     #[serde(rename = "imageGCHighThreshold", skip_serializing_if = "Option::is_none")]
     pub image_gc_high_threshold: Option<String>,
     #[serde(rename = "imageGCLowThreshold", skip_serializing_if = "Option::is_none")]
@@ -102,6 +106,7 @@ impl FileConfig {
             kubeconfig_out: Some(a.kubeconfig_out.clone()),
             node_name: a.node_name.clone(),
             node_labels: Some(a.node_labels().into_iter().collect()),
+            allowed_unsafe_sysctls: Some(a.allowed_unsafe_sysctls.clone()),
             max_pods: Some(a.max_pods),
             cgroup_root: Some(a.cgroup_root.clone()),
             runc: Some(a.runc.clone()),
@@ -112,6 +117,7 @@ impl FileConfig {
             no_cni: Some(a.no_cni),
             pids_limit: Some(a.pids_limit),
             registries_config: a.registries_config.clone(),
+            manifest_dir: a.manifest_dir.clone(),
             image_gc_high_threshold: Some(threshold_text(a.image_gc_high_threshold)),
             image_gc_low_threshold: Some(threshold_text(a.image_gc_low_threshold)),
             image_gc_min_age: Some(format!("{}s", a.image_gc_min_age.as_secs())),
@@ -157,6 +163,7 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
         a.node_name = f.node_name.clone();
     }
     take!(max_pods, "max_pods");
+    take!(allowed_unsafe_sysctls, "allowed_unsafe_sysctls");
     take!(cgroup_root, "cgroup_root");
     take!(runc, "runc");
     take!(cni_conf_dir, "cni_conf_dir");
@@ -171,6 +178,9 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
     take!(pids_limit, "pids_limit");
     if !explicit("registries_config") && f.registries_config.is_some() {
         a.registries_config = f.registries_config.clone();
+    }
+    if !explicit("manifest_dir") && f.manifest_dir.is_some() {
+        a.manifest_dir = f.manifest_dir.clone();
     }
     take!(log_format, "log_format");
     take!(log_level, "log_level");
@@ -231,7 +241,7 @@ mod tests {
     fn flags_over_file_over_defaults() {
         let a = parse(
             &["--listen", "127.0.0.1:9443"],
-            "listen: 0.0.0.0:7443\npodCIDR: 10.90.0.0/16\nnodeLabels: {zone: a}\nimageGCHighThreshold: 20Gi\n",
+            "listen: 0.0.0.0:7443\npodCIDR: 10.90.0.0/16\nnodeLabels: {zone: a}\nimageGCHighThreshold: 20Gi\nmanifestDir: /etc/m\n",
         )
         .unwrap();
         assert_eq!(a.listen.to_string(), "127.0.0.1:9443", "the flag wins");
@@ -239,6 +249,7 @@ mod tests {
         assert_eq!(a.bridge, "peapod0", "the default");
         assert_eq!(a.node_labels(), vec![("zone".to_string(), "a".to_string())]);
         assert_eq!(a.image_gc_high_threshold, peapod_image::Threshold::Bytes(20 << 30));
+        assert_eq!(a.manifest_dir.as_deref(), Some(Path::new("/etc/m")));
         let shown = FileConfig::from_args(&a).to_yaml();
         assert!(shown.contains("podCIDR: 10.90.0.0/16") && shown.contains("imageGCHighThreshold:"), "{shown}");
         assert!(parse(&[], "imageGCLowThreshold: lots\n").unwrap_err().to_string().contains("imageGCLowThreshold"));

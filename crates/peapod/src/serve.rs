@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Extra labels of the Node object (repeatable): --node-label zone=a.
     #[arg(long, value_name = "KEY=VALUE")]
     pub node_label: Vec<String>,
+    /// Unsafe sysctls pods may set besides the safe set (repeatable or comma-separated):
+    /// names or prefixes ending in `*`, namespaced ones only, e.g. 'kernel.msg*,net.core.somaxconn'.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Most pods this node accepts (the Node's capacity).
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
@@ -88,6 +92,11 @@ pub struct ServeArgs {
     /// if it exists]. Loopback registries are plain HTTP unless configured otherwise.
     #[arg(long, value_name = "FILE")]
     pub registries_config: Option<PathBuf>,
+    /// Directory of static pod manifests (kubelet's staticPodPath): each file's pods run
+    /// without the API and show there as mirror pods; editing a file replaces its pods,
+    /// removing it stops them. Files whose names start with a dot are ignored.
+    #[arg(long, value_name = "DIR")]
+    pub manifest_dir: Option<PathBuf>,
     /// Image GC starts above this disk use: a percentage of the image filesystem (85%)
     /// or a size of the image store (20Gi).
     #[arg(long, default_value = "85%")]
@@ -138,6 +147,10 @@ pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
     }
     if let Some(bad) = a.node_label.iter().find(|kv| !kv.contains('=')) {
         eprintln!("error: --node-label {bad:?}: expected KEY=VALUE");
+        return 1;
+    }
+    if let Err(e) = peapod_node::podconfig::check_unsafe_sysctl_patterns(&a.allowed_unsafe_sysctls) {
+        eprintln!("error: {e}");
         return 1;
     }
     if a.print_config {
@@ -376,6 +389,7 @@ async fn run(a: ServeArgs) -> Result<()> {
         memory_capacity: (host.memory_kib * 1024) as i64,
         cpu_capacity_millis: (host.cpus * 1000) as i64,
         cluster_domain: "cluster.local".into(),
+        allowed_unsafe_sysctls: a.allowed_unsafe_sysctls.clone(),
     };
     let runc_version = runc_version(&a.runc).await;
     let node = Node::new(
@@ -385,6 +399,7 @@ async fn run(a: ServeArgs) -> Result<()> {
             max_pods: a.max_pods,
             runtime_version: runc_version,
             node_labels: a.node_labels(),
+            manifest_dir: a.manifest_dir.clone(),
         },
         store.clone(),
         Arc::new(runtime.clone()),

@@ -566,3 +566,107 @@ fn security_contexts_and_termination_messages() {
     assert_eq!(p["status"]["message"], "Pod was rejected: forbidden sysctl: \"net.core.somaxconn\" not allowlisted");
     assert_eq!(status_column(&d, "sysctl"), "SysctlForbidden");
 }
+
+/// kubectl against this daemon; returns (success, stdout+stderr).
+fn kubectl_run(d: &Daemon, args: &[&str]) -> (bool, String) {
+    let out = Command::new(kubectl()).args(args).env("KUBECONFIG", &d.kubeconfig).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn annotation<'a>(p: &'a Value, key: &str) -> &'a str {
+    p.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str).unwrap_or("")
+}
+
+#[test]
+fn static_pods_run_from_the_manifest_dir_with_mirror_pods() {
+    let manifests = tempfile::Builder::new().prefix("peapod-e2e-manifests-").tempdir().unwrap();
+    let dir = manifests.path().to_str().unwrap().to_owned();
+    let unsafe_ok = "kernel.msg*,net.core.somaxconn";
+    let mut d = Daemon::start_with("lc-static", &["--manifest-dir", &dir, "--allowed-unsafe-sysctls", unsafe_ok]);
+    d.import_busybox();
+    // --allowed-unsafe-sysctls: these are set in the pod's namespaces.
+    d.apply(&pod_yaml(
+        "unsafe-sysctls",
+        "  securityContext: {sysctls: [{name: net.core.somaxconn, value: '1234'}, {name: kernel.msgmax, value: '9999'}]}\n",
+        &container("main", "cat /proc/sys/net/core/somaxconn /proc/sys/kernel/msgmax; sleep 3600", ""),
+    ));
+    let web = |version: &str| {
+        pod_yaml(
+            "static-web",
+            "  terminationGracePeriodSeconds: 2\n",
+            &container("main", &format!("echo {version}; trap 'exit 0' TERM; while true; do sleep 0.2; done"), ""),
+        )
+        .replace("metadata: {name: static-web}", "metadata: {name: static-web, labels: {role: myrole}}")
+    };
+    std::fs::write(manifests.path().join("web.yaml"), web("v1")).unwrap();
+    // A hidden file is ignored; a bad one is refused with its file and field.
+    std::fs::write(manifests.path().join(".web.yaml.swp"), "garbage").unwrap();
+    std::fs::write(
+        manifests.path().join("bad.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c}]}\n",
+    )
+    .unwrap();
+
+    // The mirror pod: named <name>-<node>, owned by the Node, pointing at the static pod.
+    let name = "static-web-e2e-node";
+    let p = d.wait_running(name);
+    let static_uid = annotation(&p, "kubernetes.io/config.mirror").to_owned();
+    assert_eq!(static_uid.len(), 32, "{p:#}");
+    assert_eq!(annotation(&p, "kubernetes.io/config.hash"), static_uid);
+    assert_eq!(annotation(&p, "kubernetes.io/config.source"), "file");
+    assert_ne!(p["metadata"]["uid"].as_str().unwrap(), static_uid);
+    assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert_eq!(p["metadata"]["labels"]["role"], "myrole");
+    let first_container = container_id(&by_name(&p, "main"));
+    let (ok, out) = kubectl_run(&d, &["logs", name]);
+    assert!(ok && out.contains("v1"), "{out}");
+    let (ok, out) = kubectl_run(&d, &["exec", name, "--", "cat", "/etc/hostname"]);
+    assert!(ok && out.trim() == "static-web-e2e-node", "{out}");
+    let (ok, out) = kubectl_run(&d, &["get", "events", "-o", "json"]);
+    assert!(ok, "{out}");
+    let evs: Value = serde_json::from_str(&out).unwrap();
+    let refused = evs["items"].as_array().unwrap().iter().find(|e| e["reason"] == "FailedStaticPod");
+    let msg = refused.map(|e| e["message"].as_str().unwrap_or("").to_owned()).unwrap_or_default();
+    assert!(msg.contains("bad.yaml") && msg.contains("spec.containers[0].image"), "{out}");
+
+    d.wait_running("unsafe-sysctls");
+    let (ok, out) = kubectl_run(&d, &["logs", "unsafe-sysctls"]);
+    assert!(ok && out.split_whitespace().collect::<Vec<_>>() == ["1234", "9999"], "{out}");
+    d.ok(&["delete", "pod", "unsafe-sysctls", "--grace-period=0", "--force"]);
+
+    // Deleting the mirror pod through the API does not stop the static pod: the mirror comes back.
+    let (ok, out) = kubectl_run(&d, &["delete", "pod", name, "--timeout=20s"]);
+    assert!(ok, "{out}");
+    let p2 = d.wait_pod(name, "a new running mirror pod", Duration::from_secs(10), |q| {
+        q["metadata"]["uid"] != p["metadata"]["uid"] && q.pointer("/status/containerStatuses/0/state/running").is_some()
+    });
+    assert_eq!(container_id(&by_name(&p2, "main")), first_container, "the container must keep running");
+    assert_eq!(by_name(&p2, "main")["restartCount"], 0);
+
+    // A daemon restart adopts the running static pod.
+    d.stop();
+    d.spawn();
+    let p3 = d.wait_running(name);
+    assert_eq!(container_id(&by_name(&p3, "main")), first_container, "adopted after a restart");
+    assert_eq!(annotation(&p3, "kubernetes.io/config.mirror"), static_uid);
+
+    // Editing the file replaces the pod.
+    std::fs::write(manifests.path().join("web.yaml"), web("v2")).unwrap();
+    let p4 = d.wait_pod(name, "the edited pod running", Duration::from_secs(20), |q| {
+        annotation(q, "kubernetes.io/config.mirror") != static_uid
+            && q.pointer("/status/containerStatuses/0/state/running").is_some()
+    });
+    let (ok, out) = kubectl_run(&d, &["logs", name]);
+    assert!(ok && out.contains("v2") && !out.contains("v1"), "{out}");
+    assert_ne!(container_id(&by_name(&p4, "main")), first_container);
+
+    // Removing the file stops it, and nothing is left.
+    std::fs::remove_file(manifests.path().join("web.yaml")).unwrap();
+    d.wait_gone(name, Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !d.pod_processes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.assert_clean();
+}

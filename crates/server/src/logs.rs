@@ -100,7 +100,7 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query) -> HttpResult<Response>
         return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")).into());
     }
     let previous = q.flag("previous");
-    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
+    let uid = peapod_api::static_pod::runtime_uid(&pod).to_owned();
     // As kubelet: the current instance is the status' containerID, the
     // previous one its lastState.terminated.containerID.
     let status = container_status(&pod, &container);

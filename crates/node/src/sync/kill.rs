@@ -212,7 +212,17 @@ pub(crate) async fn terminate<R: RuntimeService>(
             pod.metadata.namespace.as_deref().unwrap_or(""),
             pod.metadata.name.as_deref().unwrap_or(""),
         );
-        match ctx.store.delete(&key, &Preconditions { uid: Some(uid.clone()), resource_version: None }) {
+        // The object of this pod: the pod itself, or a static pod's mirror.
+        let api_uid = ctx
+            .store
+            .get(&key)
+            .filter(|cur| peapod_api::static_pod::runtime_uid(cur) == uid)
+            .and_then(|cur| cur.pointer("/metadata/uid").and_then(serde_json::Value::as_str).map(str::to_owned));
+        let Some(api_uid) = api_uid else {
+            ctx.pods.lock().expect("lock").remove(&uid);
+            return None;
+        };
+        match ctx.store.delete(&key, &Preconditions { uid: Some(api_uid), resource_version: None }) {
             Ok(_) | Err(peapod_store::StoreError::NotFound { .. }) | Err(peapod_store::StoreError::Conflict { .. }) => {
             }
             Err(e) => {

@@ -46,7 +46,7 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query, req: Request) -> HttpRe
         .cloned()
         .unwrap_or_default();
     let stdin_once = spec["stdinOnce"].as_bool().unwrap_or(false);
-    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
+    let uid = peapod_api::static_pod::runtime_uid(&pod).to_owned();
     let kind = transport(req.headers())?;
     let node = st.node.clone();
     let stdin = opts.stdin;

@@ -5,7 +5,6 @@
 
 use axum::extract::Request;
 use axum::response::Response;
-use serde_json::Value;
 
 use peapod_api::ApiError;
 
@@ -26,7 +25,7 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query, req: Request) -> HttpRe
     let (_, container_id) = resolve_container(&pod, &name, q.get("container"), "exec into")?;
     let kind = transport(req.headers())?;
     let exec = ExecRequest {
-        pod_uid: pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned(),
+        pod_uid: peapod_api::static_pod::runtime_uid(&pod).to_owned(),
         container_id,
         command: command.clone(),
         stdin: opts.stdin,

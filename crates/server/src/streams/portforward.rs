@@ -44,11 +44,8 @@ pub async fn serve(st: &AppState, t: &Target, _q: &Query, mut req: Request) -> H
     if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
         return Err(ApiError::bad_request(format!("pod {name} is not running")).into());
     }
-    let target = Forwarding {
-        node: st.node.clone(),
-        pod: name,
-        uid: pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned(),
-    };
+    let target =
+        Forwarding { node: st.node.clone(), pod: name, uid: peapod_api::static_pod::runtime_uid(&pod).to_owned() };
     match transport(req.headers())? {
         Transport::Spdy => {
             let offered = header_list(req.headers(), "X-Stream-Protocol-Version");
