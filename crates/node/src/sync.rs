@@ -122,7 +122,8 @@ pub(crate) async fn sync_pod<R: RuntimeService>(ctx: &Arc<Ctx<R>>, uid: &str) ->
         let ws = st.entry(uid.to_owned()).or_default();
         if !ws.scheduled_recorded {
             ws.scheduled_recorded = true;
-            if observed.sandboxes.is_empty() {
+            // A static pod is nobody's to schedule.
+            if observed.sandboxes.is_empty() && !entry.from_file {
                 let m = &pod.metadata;
                 ctx.events.record_from(
                     "default-scheduler",

@@ -623,6 +623,11 @@ fn static_pods_run_from_the_manifest_dir_with_mirror_pods() {
     assert!(ok && out.contains("v1"), "{out}");
     let (ok, out) = kubectl_run(&d, &["exec", name, "--", "cat", "/etc/hostname"]);
     assert!(ok && out.trim() == "static-web-e2e-node", "{out}");
+    // describe finds the static pod's events (kubelet records them under its UID).
+    let (ok, out) = kubectl_run(&d, &["describe", "pod", name]);
+    assert!(ok && out.contains("Started container main") && !out.contains("default-scheduler"), "{out}");
+    let out = d.ok(&["describe", "pod", name]);
+    assert!(out.contains("Started container main"), "{out}");
     let (ok, out) = kubectl_run(&d, &["get", "events", "-o", "json"]);
     assert!(ok, "{out}");
     let evs: Value = serde_json::from_str(&out).unwrap();

@@ -120,10 +120,12 @@ pub fn describe_object(rt: &ResourceType, obj: &Value, events: Option<&[Value]>,
     w.finish()
 }
 
-/// The `fieldSelector` kubectl's `searchEvents` sends for an object.
+/// The `fieldSelector` kubectl's `searchEvents` sends for an object. A
+/// mirror pod's events are the static pod's: kubelet records them under
+/// its UID, so kubectl asks for that one.
 pub fn events_selector(rt: &ResourceType, obj: &Value) -> String {
     let mut parts = vec![];
-    let uid = s(obj, "/metadata/uid");
+    let uid = if rt.kind == "Pod" { peapod_api::static_pod::runtime_uid(obj) } else { s(obj, "/metadata/uid") };
     if !uid.is_empty() {
         parts.push(format!("involvedObject.uid={uid}"));
     }
@@ -527,6 +529,12 @@ mod tests {
         assert_eq!(
             events_selector(resources::POD, &pod),
             "involvedObject.uid=u-1,involvedObject.name=web,involvedObject.namespace=default"
+        );
+        let mirror = json!({"metadata": {"name": "web-n1", "namespace": "default", "uid": "u-2",
+            "annotations": {"kubernetes.io/config.mirror": "0123abcd"}}});
+        assert_eq!(
+            events_selector(resources::POD, &mirror),
+            "involvedObject.uid=0123abcd,involvedObject.name=web-n1,involvedObject.namespace=default"
         );
     }
 }
