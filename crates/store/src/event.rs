@@ -54,7 +54,11 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn matches(&self, ev: &WatchEvent) -> bool {
-        ev.resource == self.resource && self.namespace.as_deref().is_none_or(|ns| ev.namespace == ns)
+        self.matches_key(&ev.resource, &ev.namespace)
+    }
+
+    pub(crate) fn matches_key(&self, resource: &str, namespace: &str) -> bool {
+        resource == self.resource && self.namespace.as_deref().is_none_or(|ns| namespace == ns)
     }
 }
 

@@ -29,11 +29,12 @@ impl Default for StoreOptions {
 
 /// Bounds of the live broadcast channel's capacity, which follows
 /// [`StoreOptions::history`]. A receiver more than `capacity` events behind
-/// lags and must resync from history; with capacity >= history a lag almost
-/// always means the events are gone from history too, so a larger channel
-/// buys nothing. The floor keeps tiny test histories from lagging constantly.
+/// lags and resyncs from history. Every slot holds its event's decoded
+/// object until it is overwritten, so the channel stays short (a decoded pod
+/// is ~25 KiB; the history keeps the ~3 KiB JSON). The floor keeps tiny test
+/// histories from lagging constantly.
 const MIN_BROADCAST: usize = 64;
-const MAX_BROADCAST: usize = 65_536;
+const MAX_BROADCAST: usize = 256;
 
 /// The object store. Cheap to clone (one `Arc`); all clones share one state.
 ///
@@ -179,11 +180,11 @@ impl State {
         };
         object::set_resource_version(&mut obj, rv);
 
+        let body = serde_json::to_string(&obj)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if kind == EventType::Deleted {
             schema::delete_object(&tx, key)?;
         } else {
-            let body = serde_json::to_string(&obj)?;
             schema::put_object(&tx, key, object::uid(&obj), rv, &body)?;
         }
         schema::put_revision(&tx, rv)?;
@@ -204,7 +205,7 @@ impl State {
             rv,
             object: Arc::clone(&obj),
         });
-        self.history.push(Arc::clone(&event));
+        self.history.push(&event, body.into_boxed_str());
         // Err only means "no watcher right now".
         let _ = self.events.send(event);
         Ok(obj)

@@ -123,7 +123,7 @@ fn subscribe(
         return Err(StoreError::Expired { requested: after, oldest });
     }
     let rx = state.events.subscribe();
-    let replay = state.history.since(after).filter(|e| filter.matches(e)).map(|e| WatchEvent::clone(e)).collect();
+    let replay = state.history.since(after, |resource, namespace| filter.matches_key(resource, namespace));
     Ok((rx, replay))
 }
 
