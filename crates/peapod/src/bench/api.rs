@@ -3,6 +3,7 @@
 //! watch whose events are stamped with their arrival time by a task of
 //! their own, so a slow consumer does not inflate the measured latency.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -55,6 +56,25 @@ impl Api {
         }
         let url = self.client.url(&self.pods_path(), &q);
         self.client.request_json(Method::DELETE, url, ACCEPT_JSON, None, "", "delete pods").await?;
+        Ok(())
+    }
+
+    /// Create `pods`, `concurrency` requests in flight at a time (a client
+    /// creating many pods at once).
+    pub async fn create_pods(&self, pods: Vec<Value>, concurrency: usize) -> Result<()> {
+        let mut set = tokio::task::JoinSet::new();
+        for pod in pods {
+            if set.len() >= concurrency.max(1)
+                && let Some(r) = set.join_next().await
+            {
+                r.context("create task")??;
+            }
+            let api = self.clone();
+            set.spawn(async move { api.create_pod(&pod).await.map(drop) });
+        }
+        while let Some(r) = set.join_next().await {
+            r.context("create task")??;
+        }
         Ok(())
     }
 
@@ -120,6 +140,33 @@ impl PodEvents {
     /// Forget what arrived so far.
     pub fn drain(&mut self) {
         while self.rx.try_recv().is_ok() {}
+    }
+
+    /// The events that arrived so far, without waiting.
+    pub fn take_pending(&mut self) -> Vec<WatchEvent> {
+        std::iter::from_fn(|| self.rx.try_recv().ok()).map(|(_, ev)| ev).collect()
+    }
+
+    /// Wait until `done` has held for an event of each pod in `names`
+    /// (each pod counts once, whatever comes after); returns the arrival
+    /// time of the last one.
+    pub async fn until_all(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        names: &[String],
+        mut done: impl FnMut(&WatchEvent) -> bool,
+    ) -> Result<Instant> {
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        self.until(timeout, what, |_, ev| {
+            let name = super::pods::name_of(&ev.object);
+            if wanted.contains(name) && !seen.contains(name) && done(ev) {
+                seen.insert(name.to_owned());
+            }
+            seen.len() == wanted.len()
+        })
+        .await
     }
 
     /// Feed events (with their arrival times) to `done` until it returns

@@ -202,6 +202,32 @@ impl BenchDaemon {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Pod sandboxes and containers the daemon's runtime still holds
+    /// (its records under the state dir; a sandbox's goes last).
+    fn runtime_records(&self) -> usize {
+        ["sandboxes", "containers"]
+            .iter()
+            .map(|d| std::fs::read_dir(self.state_dir.join(d)).map_or(0, |rd| rd.flatten().count()))
+            .sum()
+    }
+
+    /// Wait until the runtime holds no pod any more. A terminal pod's
+    /// object goes at once on delete (it needs no grace period, as in
+    /// Kubernetes), so its DELETED event comes before the node tore it down.
+    pub async fn wait_runtime_empty(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.runtime_records();
+            if left == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the runtime still holds {left} sandboxes and containers after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Is `p` one of this daemon's shims? (They carry our runc root.)
     pub fn is_shim(&self, p: &procfs::Proc) -> bool {
         let root = self.state_dir.join("runc");

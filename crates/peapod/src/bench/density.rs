@@ -4,14 +4,12 @@
 //! nothing happens. podman's equivalent per-pod cost is conmon (one per
 //! container, the infra's included) plus catatonit.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use tokio::task::JoinSet;
+use anyhow::Result;
 
 use super::Bench;
-use super::pods::{self, all_running, name_of};
+use super::pods::{self, all_running};
 use super::procfs::{self, Mem};
 use super::stats::fmt_num;
 
@@ -64,30 +62,9 @@ pub(crate) async fn run(b: &mut Bench) -> Result<()> {
 
     let names: Vec<String> = (0..n).map(|i| format!("pb-dense-{i}")).collect();
     let t0 = Instant::now();
-    let mut set = JoinSet::new();
-    for nm in &names {
-        if set.len() >= CONCURRENCY
-            && let Some(r) = set.join_next().await
-        {
-            r.context("create task")??;
-        }
-        let (api, pod) = (b.api.clone(), pods::one_container(nm, "density"));
-        set.spawn(async move { api.create_pod(&pod).await.map(drop) });
-    }
-    while let Some(r) = set.join_next().await {
-        r.context("create task")??;
-    }
-    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut running = HashSet::new();
-    let t1 = w
-        .until(Duration::from_secs(120 + n as u64), "all density pods to run", |_, ev| {
-            let nm = name_of(&ev.object);
-            if wanted.contains(nm) && all_running(&ev.object) {
-                running.insert(nm.to_owned());
-            }
-            running.len() == n
-        })
-        .await?;
+    b.api.create_pods(names.iter().map(|nm| pods::one_container(nm, "density")).collect(), CONCURRENCY).await?;
+    let timeout = Duration::from_secs(120 + n as u64);
+    let t1 = w.until_all(timeout, "all density pods to run", &names, |ev| all_running(&ev.object)).await?;
     println!("  {n} pods Running {} ms after the first create", fmt_num((t1 - t0).as_secs_f64() * 1000.0));
     // Let start-up work (first syncs, status writes) settle before measuring idle.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -156,15 +133,7 @@ pub(crate) async fn run(b: &mut Bench) -> Result<()> {
 
     let d0 = Instant::now();
     b.api.delete_pods(&sel, None).await?;
-    let mut gone = HashSet::new();
-    let d1 = w
-        .until(Duration::from_secs(120 + n as u64), "all density pods to go", |_, ev| {
-            if ev.kind == "DELETED" && wanted.contains(name_of(&ev.object)) {
-                gone.insert(name_of(&ev.object).to_owned());
-            }
-            gone.len() == n
-        })
-        .await?;
+    let d1 = w.until_all(timeout, "all density pods to go", &names, |ev| ev.kind == "DELETED").await?;
     println!("  deleted all in {} ms", fmt_num((d1 - d0).as_secs_f64() * 1000.0));
 
     if let Some(p) = &b.podman {

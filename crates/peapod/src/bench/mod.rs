@@ -16,7 +16,11 @@
 //!   catatonit for `--podman-density` pods;
 //! - **api**: `--api-pods` pods bound to another node (so only the API
 //!   server and store hold them): list latency, and watch latency (a label
-//!   PATCH until its event arrives on an open watch).
+//!   PATCH until its event arrives on an open watch);
+//! - **exit** ([`exit`]): a container SIGKILLed from the host until a watch
+//!   shows it terminated, `--runs` times (issue 4's figure);
+//! - **probes** ([`probes`]): the daemon's CPU with `--probe-pods` idle pods
+//!   that have liveness and readiness probes, over `--idle-secs` (issue 4).
 //!
 //! The daemon is this binary's `serve`, started with its own port, dirs,
 //! cgroup root, bridge and subnet ([`daemon`]); everything it made is
@@ -26,9 +30,11 @@ mod api;
 mod churn;
 mod daemon;
 mod density;
+mod exit;
 mod latency;
 mod podman;
 mod pods;
+mod probes;
 mod procfs;
 mod report;
 mod start;
@@ -46,7 +52,8 @@ use self::report::Report;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Timed start-latency runs per pod kind (after one untimed warm-up).
+    /// Timed start-latency runs per pod kind (after one untimed warm-up),
+    /// and timed container exits in the exit phase.
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
     /// Pods created, run and deleted in the churn phase.
@@ -55,9 +62,13 @@ pub struct BenchArgs {
     /// Idle one-container pods in the density phase.
     #[arg(long, default_value_t = 200)]
     pub density: usize,
-    /// Seconds over which the daemon's idle CPU use is measured.
+    /// Seconds over which the daemon's idle CPU use is measured (density
+    /// and probes phases).
     #[arg(long, default_value_t = 10)]
     pub idle_secs: u64,
+    /// Idle pods with liveness and readiness probes in the probes phase.
+    #[arg(long, default_value_t = 100)]
+    pub probe_pods: usize,
     /// Pods held by the API server in the API phase.
     #[arg(long, default_value_t = 1000)]
     pub api_pods: usize,
@@ -75,8 +86,9 @@ pub struct BenchArgs {
     /// scripts/make-busybox-rootfs.sh from the current directory).
     #[arg(long, value_name = "TAR")]
     pub busybox_tar: Option<PathBuf>,
-    /// Phases to run, comma-separated: start, churn, density, api.
-    #[arg(long, value_delimiter = ',', default_value = "start,churn,density,api")]
+    /// Phases to run, comma-separated: start, churn, density, api, exit,
+    /// probes.
+    #[arg(long, value_delimiter = ',', default_value = "start,churn,density,api,exit,probes")]
     pub only: Vec<String>,
     /// The daemon's log filter (its log is in the benchmark's temp dir).
     #[arg(long, default_value = "info")]
@@ -141,10 +153,13 @@ pub fn main(a: BenchArgs) -> i32 {
     }
 }
 
+/// The phases `--only` can name, in the order they run.
+const PHASES: [&str; 6] = ["start", "churn", "density", "api", "exit", "probes"];
+
 async fn run(a: BenchArgs) -> Result<()> {
     for p in &a.only {
-        if !["start", "churn", "density", "api"].contains(&p.as_str()) {
-            bail!("unknown phase {p:?} (phases: start, churn, density, api)");
+        if !PHASES.contains(&p.as_str()) {
+            bail!("unknown phase {p:?} (phases: {})", PHASES.join(", "));
         }
     }
     if let Some(peer) = &a.compare
@@ -185,6 +200,11 @@ async fn run(a: BenchArgs) -> Result<()> {
         && b.api.list_pods(Some(pods::LABEL), "application/json").await.is_ok_and(|x| x.0 > 0)
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Pods whose objects went first (terminal ones) may still be being torn
+    // down; wait for that only from a daemon that still answers.
+    if b.api.list_pods(Some(pods::LABEL), "application/json").await.is_ok_and(|x| x.0 == 0) {
+        let _ = b.daemon.wait_runtime_empty(Duration::from_secs(30)).await;
     }
     if let Some(p) = &b.podman {
         p.force_remove(&b.podman_pods);
@@ -231,8 +251,14 @@ async fn phases(b: &mut Bench, tar: &Path) -> Result<()> {
     if only.iter().any(|p| p == "api") {
         latency::run(b).await?;
     }
+    if only.iter().any(|p| p == "exit") {
+        exit::run(b).await?;
+    }
+    if only.iter().any(|p| p == "probes") {
+        probes::run(b).await?;
+    }
     println!("\nload average at the end: {}", loadavg());
-    println!("\ntargets (issue 7):\n{}", b.report.render());
+    println!("\ntargets (issue 7) and figures (issue 4):\n{}", b.report.render());
     Ok(())
 }
 

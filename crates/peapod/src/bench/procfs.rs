@@ -1,7 +1,8 @@
 //! What the benchmark reads from /proc: a process's memory (RSS and PSS from
-//! `smaps_rollup`), its CPU time (`stat`), its command line and cgroup, and
-//! the machine's available memory. Parsers are pure functions over the file
-//! text so they are tested without a live process.
+//! `smaps_rollup`), its CPU time and its reaped children's (`stat`), its
+//! command line and cgroup, a cgroup's CPU time, and the machine's available
+//! memory. Parsers are pure functions over the file text so they are tested
+//! without a live process.
 
 use std::path::Path;
 
@@ -48,18 +49,49 @@ pub fn mem(pid: i32) -> Option<Mem> {
     parse_smaps_rollup(&std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?)
 }
 
-/// utime + stime (clock ticks) from the text of `/proc/<pid>/stat`.
-pub fn parse_stat_cpu(text: &str) -> Option<u64> {
+/// CPU time of a process, in clock ticks, as `/proc/<pid>/stat` has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// utime + stime: the process's own threads.
+    pub own: u64,
+    /// cutime + cstime: children it has waited for (and what they had
+    /// counted of theirs); a child's CPU shows up here only once reaped.
+    pub children: u64,
+}
+
+/// The CPU times from the text of `/proc/<pid>/stat`.
+pub fn parse_stat_times(text: &str) -> Option<CpuTimes> {
     // The command name may contain spaces and parentheses: fields start
-    // after the last ')'; utime and stime are fields 14 and 15 (1-based),
-    // i.e. the 12th and 13th after the state.
+    // after the last ')'; utime, stime, cutime and cstime are fields 14-17
+    // (1-based), i.e. the 12th to 15th after the state.
     let rest = text.get(text.rfind(')')? + 1..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    let field = |i: usize| f.get(i)?.parse::<u64>().ok();
+    Some(CpuTimes { own: field(11)? + field(12)?, children: field(13)? + field(14)? })
+}
+
+pub fn cpu_times(pid: i32) -> Option<CpuTimes> {
+    parse_stat_times(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 pub fn cpu_ticks(pid: i32) -> Option<u64> {
-    parse_stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    cpu_times(pid).map(|t| t.own)
+}
+
+/// `usage_usec` of a cgroup v2 `cpu.stat`, in nanoseconds.
+pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok()).map(|us| us * 1000)
+}
+
+/// CPU time (ns) used by everything in the cgroup `path` and below it: the
+/// v1 `cpuacct` hierarchy's counter, or the unified hierarchy's `cpu.stat`.
+pub fn cgroup_cpu_ns(path: &str) -> Option<u64> {
+    let rel = path.trim_start_matches('/');
+    let v1 = Path::new("/sys/fs/cgroup/cpuacct").join(rel).join("cpuacct.usage");
+    if let Ok(t) = std::fs::read_to_string(&v1) {
+        return t.trim().parse().ok();
+    }
+    parse_cpu_stat_usage(&std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(rel).join("cpu.stat")).ok()?)
 }
 
 /// Clock ticks per second of the `stat` CPU fields.
@@ -150,8 +182,17 @@ mod tests {
     fn stat_cpu_skips_odd_command_names() {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
         let text = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 1 0 99 0 0";
-        assert_eq!(parse_stat_cpu(text), Some(22));
-        assert_eq!(parse_stat_cpu("42 (x) S 1"), None);
+        assert_eq!(parse_stat_times(text), Some(CpuTimes { own: 22, children: 0 }));
+        let reaped = "7 (peapod) S 1 7 7 0 -1 4194560 100 0 0 0 300 40 25 9 20 0 12 0 99 0 0";
+        assert_eq!(parse_stat_times(reaped), Some(CpuTimes { own: 340, children: 34 }));
+        assert_eq!(parse_stat_times("42 (x) S 1"), None);
+        assert_eq!(parse_stat_times("42 (x) S 1 42 42 0 -1 4194560 100 0 0 0 17 5"), None);
+    }
+
+    #[test]
+    fn cgroup_cpu_stat() {
+        assert_eq!(parse_cpu_stat_usage("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n"), Some(1_500_000));
+        assert_eq!(parse_cpu_stat_usage("user_usec 1000\n"), None);
     }
 
     #[test]
@@ -172,6 +213,7 @@ mod tests {
         let m = mem(me).expect("own smaps_rollup");
         assert!(m.rss > 0 && m.pss > 0);
         assert!(cpu_ticks(me).is_some());
+        assert!(cpu_times(me).is_some());
         assert!(ticks_per_second() > 0);
         assert!(alive(me));
         assert!(processes().iter().any(|p| p.pid == me && !p.args.is_empty()));

@@ -1,5 +1,6 @@
 //! The benchmark's verdicts: each target of issue 7 with the measured value
-//! and whether it is met, printed as one table at the end of the run.
+//! and whether it is met, and the figures issue 4 asks for (no target),
+//! printed as one table at the end of the run.
 
 /// One target and what was measured against it.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,20 +20,26 @@ pub struct Report {
 impl Report {
     /// Record `value` against an upper bound (`value ≤ limit` is met).
     pub fn at_most(&mut self, name: &str, value: Option<f64>, limit: f64, unit: &str, target: &str) {
-        self.push(name, value, unit, target, |v| v <= limit);
+        self.push(name, value, unit, target, value.map(|v| v <= limit));
     }
 
     /// Record `value` against a lower bound (`value ≥ limit` is met).
     pub fn at_least(&mut self, name: &str, value: Option<f64>, limit: f64, unit: &str, target: &str) {
-        self.push(name, value, unit, target, |v| v >= limit);
+        self.push(name, value, unit, target, value.map(|v| v >= limit));
     }
 
-    fn push(&mut self, name: &str, value: Option<f64>, unit: &str, target: &str, ok: impl Fn(f64) -> bool) {
+    /// Record a figure that has no target (issue 4's): printed with its
+    /// value, judged neither met nor not.
+    pub fn figure(&mut self, name: &str, value: Option<f64>, unit: &str) {
+        self.push(name, value, unit, "(figure)", None);
+    }
+
+    fn push(&mut self, name: &str, value: Option<f64>, unit: &str, target: &str, met: Option<bool>) {
         self.verdicts.push(Verdict {
             name: name.into(),
             target: target.into(),
             measured: value.map_or_else(|| "not measured".into(), |v| format!("{}{unit}", super::stats::fmt_num(v))),
-            met: value.map(ok),
+            met,
         });
     }
 
@@ -78,5 +85,17 @@ mod tests {
         let text = r.render();
         assert!(text.contains("NOT MET") && text.contains("not measured"), "{text}");
         assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn figures_have_no_verdict() {
+        let mut r = Report::default();
+        r.figure("exit → API", Some(42.0), " ms");
+        r.figure("probe CPU", None, "%");
+        assert_eq!(r.verdicts[0].measured, "42.0 ms");
+        assert_eq!(r.verdicts[0].met, None);
+        assert_eq!(r.verdicts[1].measured, "not measured");
+        let text = r.render();
+        assert!(text.contains("(figure)") && !text.contains("met"), "{text}");
     }
 }
