@@ -43,8 +43,11 @@ struct Cached {
 #[derive(Default)]
 pub(crate) struct Manifests {
     cache: HashMap<PathBuf, Cached>,
-    /// Problems already reported (each is logged once, not every second).
+    /// Problems found by the last scan (each is reported when it appears,
+    /// not every second; one that goes away and comes back is reported again).
     reported: HashSet<String>,
+    /// Problems found by the scan in progress.
+    current: HashSet<String>,
 }
 
 impl Manifests {
@@ -53,6 +56,7 @@ impl Manifests {
     /// file that no longer decodes is a file without pods).
     pub(crate) fn scan<R: RuntimeService>(&mut self, ctx: &Ctx<R>, dir: &Path) -> BTreeMap<String, Value> {
         let node = &ctx.cfg.settings.node_name;
+        self.current.clear();
         let mut files: Vec<(PathBuf, std::fs::Metadata)> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .flatten()
@@ -105,12 +109,15 @@ impl Manifests {
                 out.insert(uid, p);
             }
         }
+        std::mem::swap(&mut self.reported, &mut self.current);
         out
     }
 
     /// Log a problem once, and record it as a Warning event on the Node.
     fn report<R: RuntimeService>(&mut self, ctx: &Ctx<R>, msg: String) {
-        if !self.reported.insert(msg.clone()) {
+        let new = !self.reported.contains(&msg);
+        self.current.insert(msg.clone());
+        if !new {
             return;
         }
         tracing::warn!("{msg}");
