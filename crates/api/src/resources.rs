@@ -146,6 +146,19 @@ static RESOURCES: &[ResourceInfo] = &[
         ],
     },
     ResourceInfo {
+        group: "node.k8s.io",
+        version: "v1",
+        kind: "RuntimeClass",
+        plural: "runtimeclasses",
+        singular: "runtimeclass",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        list_kind: "RuntimeClassList",
+        subresources: &[],
+    },
+    ResourceInfo {
         group: "",
         version: "v1",
         kind: "Secret",
@@ -192,16 +205,50 @@ pub fn api_versions(server_address: &str) -> Value {
     })
 }
 
-/// `GET /apis`: the legacy `APIGroupList` (no named groups are served).
+/// The named API groups served (`node.k8s.io`), each once, with the one
+/// version served of it, in registry order.
+pub fn named_groups() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !out.iter().any(|(g, _)| *g == r.group) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+/// One group as `APIGroupList` lists it and `GET /apis/<group>` answers.
+fn group_doc(group: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+}
+
+/// `GET /apis`: the legacy `APIGroupList`, one entry per named group.
 pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+    let groups: Vec<Value> = named_groups().into_iter().map(|(g, v)| group_doc(g, v)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `GET /apis/<group>`: the legacy `APIGroup`; None for a group not served.
+pub fn api_group(group: &str) -> Option<Value> {
+    let (g, v) = named_groups().into_iter().find(|(g, _)| *g == group)?;
+    let mut doc = group_doc(g, v);
+    doc["kind"] = json!("APIGroup");
+    doc["apiVersion"] = json!("v1");
+    Some(doc)
 }
 
 /// `GET /api/v1`: the legacy `APIResourceList`, resources and
 /// subresources sorted by name as the apiserver lists them.
 pub fn api_resource_list() -> Value {
+    group_resource_list("", "v1").expect("core/v1 is served")
+}
+
+/// `GET /api/v1` or `GET /apis/<group>/<version>`: the legacy
+/// `APIResourceList` of one group version (None when it is not served).
+pub fn group_resource_list(group: &str, version: &str) -> Option<Value> {
     let mut entries: Vec<(String, Value)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group.is_empty()) {
+    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
         let mut m = Map::new();
         m.insert("name".into(), json!(r.plural));
         m.insert("singularName".into(), json!(r.singular));
@@ -224,13 +271,17 @@ pub fn api_resource_list() -> Value {
             ));
         }
     }
+    if entries.is_empty() {
+        return None;
+    }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    json!({
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": "v1",
+        "groupVersion": group_version,
         "resources": entries.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// The media type of an aggregated discovery answer in `version`
@@ -280,16 +331,15 @@ pub fn aggregated_discovery(version: &str) -> Value {
 }
 
 /// `GET /apis` answered as an aggregated `APIGroupDiscoveryList`: one item
-/// per named group (none are served today).
+/// per named group.
 pub fn aggregated_discovery_apis(version: &str) -> Value {
-    let mut groups: Vec<&str> = RESOURCES.iter().map(|r| r.group).filter(|g| !g.is_empty()).collect();
-    groups.dedup();
-    let items: Vec<Value> = groups
-        .iter()
-        .map(|g| {
-            let resources: Vec<Value> = RESOURCES.iter().filter(|r| r.group == *g).map(aggregated_resource).collect();
+    let items: Vec<Value> = named_groups()
+        .into_iter()
+        .map(|(g, v)| {
+            let resources: Vec<Value> =
+                RESOURCES.iter().filter(|r| r.group == g && r.version == v).map(aggregated_resource).collect();
             json!({"metadata": {"name": g, "creationTimestamp": null},
-                   "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]})
+                   "versions": [{"version": v, "resources": resources, "freshness": "Current"}]})
         })
         .collect();
     json!({
@@ -316,6 +366,8 @@ mod tests {
             ("ev", Some("events")),
             ("no", Some("nodes")),
             ("secret", Some("secrets")),
+            ("runtimeclass", Some("runtimeclasses")),
+            ("RuntimeClass", Some("runtimeclasses")),
             ("deployments", None),
             ("all", None),
         ];
@@ -326,6 +378,31 @@ mod tests {
         assert!(lookup_kind("apps/v1", "Pod").is_none());
         assert_eq!(lookup("pods").unwrap().qualified_plural(), "pods");
         assert!(lookup("pods").unwrap().subresource("exec").is_some());
+        let rc = lookup_kind("node.k8s.io/v1", "RuntimeClass").unwrap();
+        assert_eq!((rc.qualified_plural().as_str(), rc.namespaced), ("runtimeclasses.node.k8s.io", false));
+        assert!(lookup_kind("v1", "RuntimeClass").is_none());
+    }
+
+    #[test]
+    fn named_groups_in_legacy_discovery() {
+        let gv = json!({"groupVersion": "node.k8s.io/v1", "version": "v1"});
+        assert_eq!(
+            api_group_list(),
+            json!({"kind": "APIGroupList", "apiVersion": "v1",
+                   "groups": [{"name": "node.k8s.io", "versions": [gv.clone()], "preferredVersion": gv.clone()}]})
+        );
+        assert_eq!(api_group("node.k8s.io").unwrap()["kind"], "APIGroup");
+        assert!(api_group("apps").is_none());
+        let list = group_resource_list("node.k8s.io", "v1").unwrap();
+        assert_eq!(list["groupVersion"], "node.k8s.io/v1");
+        assert_eq!(
+            list["resources"],
+            json!([{"name": "runtimeclasses", "singularName": "runtimeclass", "namespaced": false,
+                    "kind": "RuntimeClass", "verbs": ALL_VERBS}])
+        );
+        assert!(group_resource_list("node.k8s.io", "v1beta1").is_none());
+        let core = api_resource_list();
+        assert!(core["resources"].as_array().unwrap().iter().all(|r| r["name"] != "runtimeclasses"));
     }
 
     #[test]
@@ -364,6 +441,11 @@ mod tests {
         );
     }
 
+    fn v2_core_has_no_named(version: &str) -> bool {
+        let v = aggregated_discovery(version);
+        v["items"][0]["versions"][0]["resources"].as_array().unwrap().iter().all(|r| r["resource"] != "runtimeclasses")
+    }
+
     #[test]
     fn aggregated_shape() {
         for version in ["v2", "v2beta1"] {
@@ -384,7 +466,12 @@ mod tests {
             let ns = version0["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "namespaces").unwrap();
             assert_eq!(ns["scope"], "Cluster");
         }
-        assert_eq!(aggregated_discovery_apis("v2")["items"], json!([]));
+        let apis = aggregated_discovery_apis("v2");
+        assert_eq!(apis["items"][0]["metadata"]["name"], "node.k8s.io");
+        let rc = &apis["items"][0]["versions"][0]["resources"][0];
+        assert_eq!(rc["responseKind"], json!({"group": "node.k8s.io", "version": "v1", "kind": "RuntimeClass"}));
+        assert_eq!(rc["scope"], "Cluster");
+        assert!(v2_core_has_no_named("v2"), "named groups are not in the core document");
         assert_eq!(
             aggregated_discovery_content_type("v2"),
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

@@ -16,6 +16,7 @@ pub mod node_object;
 pub mod plan;
 pub mod podconfig;
 pub mod probes;
+pub mod runtime_class;
 mod static_pods;
 pub mod status;
 mod sync;

@@ -181,6 +181,8 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, ns: &NodeSettings) -> PodSandboxC
         host_ipc: spec.host_ipc.unwrap_or(false),
         share_pid: spec.share_process_namespace.unwrap_or(false),
         sysctls,
+        // Resolved from the RuntimeClass when the sandbox is created (runtime_class.rs).
+        runtime_handler: String::new(),
     }
 }
 
@@ -277,7 +279,8 @@ fn sum_of(cs: &[&Container], section: &str, name: &str) -> (i64, bool) {
 
 /// The pod's effective request or limit (kubelet's PodRequests/PodLimits):
 /// app containers and sidecars run together; a regular init container runs
-/// alone beside the sidecars started before it; the larger wins.
+/// alone beside the sidecars started before it; the larger wins; the pod's
+/// overhead (set from its RuntimeClass) comes on top of either.
 fn pod_amount(pod: &Pod, section: &str, name: &str) -> (i64, bool) {
     let inits = crate::plan::init_containers(pod);
     let apps: Vec<&Container> = crate::plan::app_containers(pod).iter().collect();
@@ -294,6 +297,10 @@ fn pod_amount(pod: &Pod, section: &str, name: &str) -> (i64, bool) {
         let (before, _) = sum_of(&sidecars_before, section, name);
         best = best.max(own + before);
         all &= own_all;
+    }
+    let overhead = pod.spec.as_ref().and_then(|s| s.overhead.as_ref()).and_then(|o| o.get(name));
+    if let Some(q) = overhead.and_then(|q| Quantity::parse(&q.0).ok()) {
+        best += if name == "cpu" { q.as_milli() } else { q.value() };
     }
     (best, all)
 }
@@ -530,6 +537,7 @@ pub fn container_log_dir(ns: &NodeSettings, pod: &Pod, name: &str) -> PathBuf {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{ContainerPort, PodDNSConfig, PodSpec};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity as QuantityText;
 
     fn settings() -> NodeSettings {
         NodeSettings {
@@ -624,6 +632,17 @@ mod tests {
         with_resources(&mut init, &[("cpu", "2")], &[("cpu", "2"), ("memory", "1Gi")]);
         p.spec.as_mut().unwrap().init_containers = Some(vec![init]);
         assert_eq!(pod_resources(&p, &ns).cpu_shares, Some(2048));
+        // A RuntimeClass's overhead adds to requests and limits.
+        let mut p = pod();
+        with_resources(&mut p.spec.as_mut().unwrap().containers[0], &[("cpu", "250m")], &[("memory", "64Mi")]);
+        p.spec.as_mut().unwrap().overhead = Some(
+            [("cpu", "250m"), ("memory", "16Mi")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), QuantityText(v.into())))
+                .collect(),
+        );
+        let r = pod_resources(&p, &ns);
+        assert_eq!((r.cpu_shares, r.memory_limit_bytes), (Some(512), Some(80 << 20)));
     }
 
     #[test]

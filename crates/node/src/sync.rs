@@ -271,9 +271,17 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         .filter(|(id, _)| Some(id) == sandbox_id.as_ref())
         .map(|(_, c)| c);
     if let Some(attempt) = a.create_sandbox {
-        let cfg = sandbox_config(pod, attempt, &ctx.cfg.settings);
-        match ctx.runtime.run_pod_sandbox(&cfg).await {
-            Ok(id) => {
+        // The RuntimeClass is resolved now, once per sandbox (kubelet's createPodSandbox).
+        let created = match crate::runtime_class::runtime_handler(&ctx.store, pod) {
+            Ok(handler) => {
+                let cfg =
+                    PodSandboxConfig { runtime_handler: handler, ..sandbox_config(pod, attempt, &ctx.cfg.settings) };
+                ctx.runtime.run_pod_sandbox(&cfg).await.map(|id| (id, cfg)).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok((id, cfg)) => {
                 ctx.state.lock().expect("lock").entry(uid.clone()).or_default().sandbox_config =
                     Some((id.clone(), cfg.clone()));
                 sandbox_id = Some(id);

@@ -37,6 +37,9 @@ pub struct FileConfig {
     pub cgroup_root: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runc: Option<PathBuf>,
+    /// Runtime handlers besides `runc`: RuntimeClass handler → OCI runtime binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_handlers: Option<BTreeMap<String, PathBuf>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cni_conf_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +68,10 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_pods_on_exit: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_log_max_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_log_max_files: Option<u32>,
 }
 
 /// A configuration file that could not be used.
@@ -110,6 +117,7 @@ impl FileConfig {
             max_pods: Some(a.max_pods),
             cgroup_root: Some(a.cgroup_root.clone()),
             runc: Some(a.runc.clone()),
+            runtime_handlers: Some(a.runtime_handlers()),
             cni_conf_dir: Some(a.cni_conf_dir.clone()),
             cni_plugin_dirs: Some(a.cni_plugin_dir.clone()),
             bridge: Some(a.bridge.clone()),
@@ -124,6 +132,8 @@ impl FileConfig {
             log_format: Some(a.log_format.clone()),
             log_level: Some(a.log_level.clone()),
             stop_pods_on_exit: Some(a.stop_pods_on_exit),
+            container_log_max_size: Some(size_text(a.container_log_max_size)),
+            container_log_max_files: Some(a.container_log_max_files),
         }
     }
 
@@ -137,6 +147,12 @@ fn threshold_text(t: peapod_image::Threshold) -> String {
         peapod_image::Threshold::Percent(p) => format!("{p}%"),
         peapod_image::Threshold::Bytes(b) => b.to_string(),
     }
+}
+
+/// Bytes as a quantity that reads back the same (`10Mi`, `64Ki`, `1M`).
+fn size_text(bytes: u64) -> String {
+    let units = i64::try_from(bytes).unwrap_or(i64::MAX);
+    peapod_api::quantity::Quantity::from_units(units, peapod_api::quantity::Format::BinarySi).to_canonical_string()
 }
 
 /// Fill every setting of `a` that was not given on the command line from
@@ -166,6 +182,14 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
     take!(allowed_unsafe_sysctls, "allowed_unsafe_sysctls");
     take!(cgroup_root, "cgroup_root");
     take!(runc, "runc");
+    if !explicit("runtime_handler")
+        && let Some(h) = &f.runtime_handlers
+    {
+        for (name, binary) in h {
+            crate::serve::check_runtime_handler(name, binary).map_err(|e| bad("runtimeHandlers", e))?;
+        }
+        a.runtime_handler = h.iter().map(|(n, b)| (n.clone(), b.clone())).collect();
+    }
     take!(cni_conf_dir, "cni_conf_dir");
     if !explicit("cni_plugin_dir")
         && let Some(d) = &f.cni_plugin_dirs
@@ -185,6 +209,7 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
     take!(log_format, "log_format");
     take!(log_level, "log_level");
     take!(stop_pods_on_exit, "stop_pods_on_exit");
+    take!(container_log_max_files, "container_log_max_files");
     if !explicit("node_label")
         && let Some(l) = &f.node_labels
     {
@@ -204,6 +229,11 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
         && let Some(t) = &f.image_gc_min_age
     {
         a.image_gc_min_age = crate::serve::parse_duration(t).map_err(|e| bad("imageGCMinAge", e))?;
+    }
+    if !explicit("container_log_max_size")
+        && let Some(t) = &f.container_log_max_size
+    {
+        a.container_log_max_size = crate::serve::parse_size(t).map_err(|e| bad("containerLogMaxSize", e))?;
     }
     Ok(())
 }
@@ -238,6 +268,40 @@ mod tests {
     }
 
     #[test]
+    fn runtime_handlers_from_flags_or_file() {
+        let a = parse(&[], "").unwrap();
+        assert!(a.runtime_handlers().is_empty(), "only runc by default");
+        let file = "runtimeHandlers:\n  crun: /usr/bin/crun\n  youki: /opt/youki/bin/youki\n";
+        let a = parse(&[], file).unwrap();
+        let want: BTreeMap<String, PathBuf> =
+            [("crun", "/usr/bin/crun"), ("youki", "/opt/youki/bin/youki")].map(|(n, p)| (n.into(), p.into())).into();
+        assert_eq!(a.runtime_handlers(), want);
+        let shown = FileConfig::from_args(&a).to_yaml();
+        assert_eq!(parse(&[], &shown).unwrap().runtime_handlers(), want, "--print-config reads back: {shown}");
+        let a = parse(&["--runtime-handler", "traced=/tmp/traced", "--runtime-handler", "kata=kata-runtime"], file)
+            .unwrap();
+        let flags: Vec<(&str, &str)> =
+            a.runtime_handler.iter().map(|(n, p)| (n.as_str(), p.to_str().unwrap())).collect();
+        assert_eq!(flags, [("traced", "/tmp/traced"), ("kata", "kata-runtime")], "the flags replace the file's map");
+        for (bad_file, want) in [
+            ("runtimeHandlers: {runc: /usr/bin/crun}\n", "default handler"),
+            ("runtimeHandlers: {Fast_Runtime: /usr/bin/crun}\n", "RFC 1123 label"),
+            ("runtimeHandlers: {crun: ''}\n", "the binary is empty"),
+        ] {
+            let msg = parse(&[], bad_file).unwrap_err().to_string();
+            assert!(msg.contains("runtimeHandlers") && msg.contains(want), "{bad_file}: {msg}");
+        }
+    }
+
+    #[test]
+    fn runtime_handler_flag_is_checked() {
+        let bad = |args: &[&str]| T::command().try_get_matches_from(args).unwrap_err().to_string();
+        assert!(bad(&["t", "--runtime-handler", "crun"]).contains("expected NAME=PATH"));
+        assert!(bad(&["t", "--runtime-handler", "runc=/usr/bin/crun"]).contains("--runc"));
+        assert_eq!(crate::serve::parse_runtime_handler("crun=/usr/bin/crun").unwrap().0, "crun");
+    }
+
+    #[test]
     fn flags_over_file_over_defaults() {
         let a = parse(
             &["--listen", "127.0.0.1:9443"],
@@ -253,5 +317,22 @@ mod tests {
         let shown = FileConfig::from_args(&a).to_yaml();
         assert!(shown.contains("podCIDR: 10.90.0.0/16") && shown.contains("imageGCHighThreshold:"), "{shown}");
         assert!(parse(&[], "imageGCLowThreshold: lots\n").unwrap_err().to_string().contains("imageGCLowThreshold"));
+    }
+
+    #[test]
+    fn container_log_rotation_keys() {
+        let a = parse(&[], "").unwrap();
+        assert_eq!((a.container_log_max_size, a.container_log_max_files), (10 << 20, 5), "kubelet's defaults");
+        let a =
+            parse(&["--container-log-max-files", "7"], "containerLogMaxSize: 64Ki\ncontainerLogMaxFiles: 3\n").unwrap();
+        assert_eq!((a.container_log_max_size, a.container_log_max_files), (64 << 10, 7), "the file, and the flag wins");
+        let shown = FileConfig::from_args(&a).to_yaml();
+        assert!(shown.contains("containerLogMaxSize: 64Ki") && shown.contains("containerLogMaxFiles: 7"), "{shown}");
+        let a = parse(&[], "containerLogMaxSize: '1000000'\n").unwrap();
+        let shown = FileConfig::from_args(&a).to_yaml();
+        assert_eq!(parse(&[], &shown).unwrap().container_log_max_size, 1_000_000, "--print-config reads back: {shown}");
+        let msg = parse(&[], "containerLogMaxSize: lots\n").unwrap_err().to_string();
+        assert!(msg.contains("containerLogMaxSize"), "{msg}");
+        assert!(parse(&[], "containerLogMaxSize: -1Mi\n").unwrap_err().to_string().contains("negative"));
     }
 }

@@ -10,6 +10,9 @@ pub struct DoctorArgs {
     /// The OCI runtime binary (name on PATH or a path).
     #[arg(long, default_value = "runc")]
     pub runc: PathBuf,
+    /// Another runtime handler to check (repeatable), as `serve --runtime-handler NAME=PATH`.
+    #[arg(long, value_name = "NAME=PATH", value_parser = crate::serve::parse_runtime_handler)]
+    pub runtime_handler: Vec<(String, PathBuf)>,
     /// CNI plugin directories.
     #[arg(long, default_value = "/usr/lib/cni,/opt/cni/bin", value_delimiter = ',')]
     pub cni_plugin_dir: Vec<PathBuf>,
@@ -135,6 +138,11 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
         )),
     }
 
+    let hybrid = hybrid_cgroup_controllers();
+    for (name, binary) in &a.runtime_handler {
+        out.push(handler_check(name, binary, hybrid.as_deref()));
+    }
+
     if !a.no_cni {
         let plugins = ["bridge", "host-local", "portmap", "firewall"];
         let dirs: Vec<&PathBuf> = a.cni_plugin_dir.iter().filter(|d| d.is_dir()).collect();
@@ -223,6 +231,53 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
     out
 }
 
+/// The controllers on the cgroup2 mount of a hybrid host
+/// (`/sys/fs/cgroup/unified`), if it has any: crun refuses to run there.
+fn hybrid_cgroup_controllers() -> Option<String> {
+    let unified = rustix::fs::statfs("/sys/fs/cgroup").map(|s| s.f_type == 0x6367_7270).unwrap_or(false);
+    if unified {
+        return None;
+    }
+    let ctl = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").ok()?;
+    let ctl = ctl.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!ctl.is_empty()).then_some(ctl)
+}
+
+/// One runtime handler: its binary exists and answers `--version`. A
+/// missing or broken binary is fatal (a configuration mistake); crun on a
+/// hybrid cgroup host (`hybrid` = the cgroup2 controllers) is a warning,
+/// since every pod of that handler would fail to start.
+fn handler_check(name: &str, binary: &Path, hybrid: Option<&str>) -> Check {
+    let fix_config = format!("install it, or fix --runtime-handler {name}=PATH (runtimeHandlers: in the config file)");
+    let Some(p) = which(binary) else {
+        return Check::problem("handler", true, format!("{name}: {} not found", binary.display()), fix_config);
+    };
+    let version = Command::new(&p)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .filter(|v| !v.is_empty());
+    match (version, hybrid) {
+        (None, _) => {
+            Check::problem("handler", true, format!("{name}: {} does not answer --version", p.display()), fix_config)
+        }
+        (Some(v), Some(ctl)) if v.starts_with("crun") => Check::problem(
+            "handler",
+            false,
+            format!(
+                "{name}: {} ({v}) cannot run containers on this host: crun refuses hybrid cgroups (\"cgroups in hybrid mode not supported, drop all controllers from cgroupv2\"), and /sys/fs/cgroup/unified has: {ctl}",
+                p.display()
+            ),
+            format!(
+                "use runc (or youki built with --features v1,v2) for the {name} handler, or boot with cgroup v2 only"
+            ),
+        ),
+        (Some(v), _) => Check::ok("handler", format!("{name}: {} ({v})", p.display())),
+    }
+}
+
 /// `peapod doctor`: print every check; exit 1 if any is a problem.
 pub fn main(a: DoctorArgs) -> i32 {
     let checks = run_checks(&a);
@@ -259,6 +314,7 @@ mod tests {
     fn missing_runc_and_cni_dir_are_problems() {
         let a = DoctorArgs {
             runc: "/nonexistent/runc".into(),
+            runtime_handler: vec![("crun".into(), "/nonexistent/crun".into())],
             cni_plugin_dir: vec!["/nonexistent/cni".into()],
             data_dir: "/tmp".into(),
             config_dir: "/nonexistent/etc".into(),
@@ -271,6 +327,30 @@ mod tests {
         assert!(!find("cni plugins").ok);
         let msg = fatal_problems(&a).unwrap();
         assert!(msg.contains("runc") && msg.contains("cni plugins"), "{msg}");
+        assert!(msg.contains("handler: crun: /nonexistent/crun not found"), "{msg}");
         assert!(which(Path::new("sh")).is_some());
+    }
+
+    #[test]
+    fn handler_binaries_answer_version() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let runc = script("wrapped", "echo 'runc version 1.1.5'");
+        let crun = script("crun", "echo 'crun version 1.8.1'");
+        let broken = script("broken", "exit 1");
+        let c = handler_check("traced", &runc, Some("hugetlb"));
+        assert!(c.ok && c.detail.contains("traced:") && c.detail.contains("runc version 1.1.5"), "{c:?}");
+        let c = handler_check("crun", &crun, Some("hugetlb"));
+        assert!(!c.ok && !c.fatal, "a warning: {c:?}");
+        assert!(c.detail.contains("hybrid cgroups") && c.detail.contains("hugetlb"), "{c:?}");
+        assert!(handler_check("crun", &crun, None).ok, "fine on cgroup v2 or pure v1");
+        let c = handler_check("bad", &broken, None);
+        assert!(!c.ok && c.fatal && c.detail.contains("does not answer --version"), "{c:?}");
     }
 }

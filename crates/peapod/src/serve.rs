@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use peapod_image::ImageStore;
 use peapod_node::podconfig::NodeSettings;
 use peapod_node::{Node, NodeConfig};
+use peapod_runtime::shim::LogRotation;
 use peapod_runtime::{
     ExecSession, ExecSpec, RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, RuntimeError, RuntimeService,
     SandboxState, ShimCommand,
@@ -60,9 +61,13 @@ pub struct ServeArgs {
     /// cgroup under which pod cgroups are created.
     #[arg(long, default_value = "/peapod")]
     pub cgroup_root: String,
-    /// The OCI runtime binary.
+    /// The OCI runtime binary (the default runtime handler, `runc`).
     #[arg(long, default_value = "runc")]
     pub runc: PathBuf,
+    /// Another runtime handler (repeatable): pods whose RuntimeClass has this `handler` run with
+    /// this OCI runtime binary, like containerd's runtimes.<name>: --runtime-handler crun=/usr/bin/crun.
+    #[arg(long, value_name = "NAME=PATH", value_parser = parse_runtime_handler)]
+    pub runtime_handler: Vec<(String, PathBuf)>,
     /// CNI configuration directory (a default conflist is written there when it is empty).
     #[arg(long, default_value = "/etc/peapod/cni/net.d")]
     pub cni_conf_dir: PathBuf,
@@ -107,6 +112,12 @@ pub struct ServeArgs {
     /// Image GC never deletes images first seen less than this long ago (90s, 2m, 1h).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub image_gc_min_age: Duration,
+    /// Rotate a container's log before it grows past this size (a quantity: 10Mi, 500Ki).
+    #[arg(long, default_value = "10Mi", value_parser = parse_size)]
+    pub container_log_max_size: u64,
+    /// Most log files kept per container, the live one included (at least 2).
+    #[arg(long, default_value_t = 5)]
+    pub container_log_max_files: u32,
 }
 
 /// `90`, `90s`, `2m`, `1h`.
@@ -122,6 +133,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// A size in bytes written as a Kubernetes quantity (`10Mi`, `64Ki`, `1000000`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let q = peapod_api::quantity::Quantity::parse(s).map_err(|e| format!("invalid size {s:?}: {e}"))?;
+    u64::try_from(q.as_bytes()).map_err(|_| format!("invalid size {s:?}: must not be negative"))
+}
+
+/// `NAME=PATH` of `--runtime-handler`, checked by [`check_runtime_handler`].
+pub fn parse_runtime_handler(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=PATH"))?;
+    check_runtime_handler(name, Path::new(path))?;
+    Ok((name.to_owned(), PathBuf::from(path)))
+}
+
+/// A handler name is what a RuntimeClass's `handler` may be (a DNS-1123
+/// label) other than `runc`, which is always `--runc`; the binary is a
+/// name on PATH or a path.
+pub fn check_runtime_handler(name: &str, binary: &Path) -> Result<(), String> {
+    if name == peapod_runtime::DEFAULT_HANDLER {
+        return Err(format!("{name:?} is the default handler: set its binary with --runc (runc: in the file)"));
+    }
+    if let Some(msg) = peapod_api::validation::names::is_dns1123_label(name).first() {
+        return Err(format!("handler name {name:?}: {msg}"));
+    }
+    if binary.as_os_str().is_empty() {
+        return Err(format!("handler {name:?}: the binary is empty"));
+    }
+    Ok(())
+}
+
 /// The registries configuration: the given file, else the default one if
 /// it exists, else none.
 fn registries_config(path: Option<&Path>) -> Result<peapod_image::RegistriesConfig> {
@@ -134,6 +174,12 @@ fn registries_config(path: Option<&Path>) -> Result<peapod_image::RegistriesConf
 }
 
 impl ServeArgs {
+    /// The runtime handlers besides `runc`: name → OCI runtime binary (the
+    /// last of a name given twice wins).
+    pub fn runtime_handlers(&self) -> std::collections::BTreeMap<String, PathBuf> {
+        self.runtime_handler.iter().cloned().collect()
+    }
+
     /// `--node-label` values as (key, value) pairs.
     pub fn node_labels(&self) -> Vec<(String, String)> {
         self.node_label.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
@@ -151,6 +197,11 @@ pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
     }
     if let Err(e) = peapod_node::podconfig::check_unsafe_sysctl_patterns(&a.allowed_unsafe_sysctls) {
         eprintln!("error: {e}");
+        return 1;
+    }
+    let rotation = LogRotation { max_size: a.container_log_max_size, max_files: a.container_log_max_files };
+    if let Err(e) = rotation.validate() {
+        eprintln!("error: invalid configuration: {e}");
         return 1;
     }
     if a.print_config {
@@ -318,6 +369,7 @@ async fn run(a: ServeArgs) -> Result<()> {
     // rather than as a confusing failure at the first pod.
     let checks = crate::doctor::DoctorArgs {
         runc: a.runc.clone(),
+        runtime_handler: a.runtime_handler.clone(),
         cni_plugin_dir: a.cni_plugin_dir.clone(),
         data_dir: a.data_dir.clone(),
         config_dir: a.kubeconfig_out.parent().map(Path::to_path_buf).unwrap_or_else(|| "/etc/peapod".into()),
@@ -366,7 +418,10 @@ async fn run(a: ServeArgs) -> Result<()> {
         RuntimeConfig {
             state_dir: a.state_dir.clone(),
             runc: a.runc.clone(),
+            runtime_handlers: a.runtime_handlers(),
             shim: ShimCommand { program: exe, args: vec!["__shim".into()] },
+            log_max_size: a.container_log_max_size,
+            log_max_files: a.container_log_max_files,
         },
         Arc::new(ImageRootfs(images.clone())),
         network.clone(),

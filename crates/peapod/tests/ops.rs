@@ -203,3 +203,105 @@ fn stop_pods_on_exit_stops_them() {
     let p = d.wait_running("my-web");
     assert_eq!(p["status"]["phase"], "Running");
 }
+
+/// Prints `ready`, waits for /tmp/go, then ~1 MB of CRI log: 22 bursts of
+/// 1000 numbered lines (~46 KB each) 0.2 s apart. A follower polling every
+/// 100 ms may lag by two rotations (128Ki, about half a second) and still
+/// find every copy before the shim deletes it.
+const LOG_WRITER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: logrot
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: writer
+    image: busybox:latest
+    imagePullPolicy: IfNotPresent
+    command:
+    - sh
+    - -c
+    - |
+      echo ready
+      until [ -e /tmp/go ]; do sleep 0.1; done
+      i=0
+      while [ $i -lt 22 ]; do seq $((i*1000+1)) $((i*1000+1000)); i=$((i+1)); sleep 0.2; done
+      echo done
+      sleep 3600
+"#;
+
+#[test]
+fn container_logs_rotate_by_size_and_follow_continues() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    const MAX: u64 = 64 << 10;
+    const LAST: u64 = 22_000;
+
+    let d = Daemon::start_with("logrot", &["--container-log-max-size", "64Ki", "--container-log-max-files", "3"]);
+    d.import_busybox();
+    d.apply(LOG_WRITER);
+    let pod = d.wait_running("logrot");
+    let uid = pod["metadata"]["uid"].as_str().unwrap();
+    let dir = d.data_dir().join("logs").join(format!("default_logrot_{uid}")).join("writer");
+
+    // Follow from before the writes; a thread hands over the lines.
+    let mut follow = Command::new(PEAPOD)
+        .args(["logs", "-f", "logrot"])
+        .env("KUBECONFIG", &d.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            if line.is_err() || tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next = || rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok();
+    assert_eq!(next().as_deref(), Some("ready"));
+    d.ok(&["exec", "logrot", "--", "touch", "/tmp/go"]);
+    let mut seen = Vec::new();
+    loop {
+        match next() {
+            Some(l) if l == "done" => break,
+            Some(l) => seen.push(l.parse::<u64>().unwrap_or_else(|_| panic!("unexpected line {l:?}"))),
+            None => panic!("follow ended or timed out after {} lines (last {:?})", seen.len(), seen.last()),
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let gaps: Vec<(u64, u64)> = seen.windows(2).filter(|w| w[1] != w[0] + 1).map(|w| (w[0], w[1])).collect();
+    assert!(gaps.is_empty() && seen.first() == Some(&1) && seen.last() == Some(&LAST), "follow has gaps: {gaps:?}");
+
+    // At most 3 files; the live one within the limit (plus one line).
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().into_string().unwrap(), e.metadata().unwrap().len()))
+        .collect();
+    files.sort();
+    assert!(files.len() <= 3 && files.len() >= 2, "{files:?}");
+    assert_eq!(files[0].0, "0.log", "{files:?}");
+    assert!(files[1..].iter().all(|(n, _)| n.starts_with("0.log.20")), "{files:?}");
+    assert!(files.iter().all(|(_, size)| *size <= MAX + 100), "{files:?}");
+
+    // A plain `logs` shows the live file: the latest lines only.
+    let text = d.ok(&["logs", "logrot"]);
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.pop(), Some("done"));
+    let numbers: Vec<u64> = lines.iter().map(|l| l.parse().unwrap()).collect();
+    let first = numbers.first().copied().unwrap_or(LAST + 1);
+    assert!(first > 1, "rotated lines are not in the live file");
+    assert_eq!(numbers, (first..=LAST).collect::<Vec<_>>(), "the latest lines, in order");
+
+    // The rotated copies go with the container.
+    d.ok(&["delete", "pod", "logrot"]);
+    d.wait_gone("logrot", Duration::from_secs(20));
+    let left: Vec<_> = std::fs::read_dir(&dir).map(|r| r.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -125,6 +125,9 @@ impl RuncRuntime {
             shim_pid: None,
             pid: None,
             cgroup: format!("{}/{}", sb.config.cgroup_parent.trim_end_matches('/'), id),
+            // Every container of a sandbox runs on the sandbox's handler.
+            runtime_handler: sb.runtime_handler.clone(),
+            runtime_binary: sb.runtime_binary.clone(),
         };
         inner.save_container(&rec)?;
         match self.setup_container(rec, pause_pid, target_pid, &sb, sandbox).await {
@@ -174,6 +177,7 @@ impl RuncRuntime {
                 .map_err(|e| RuntimeError::io(format!("creating {}", parent.display()), e))?;
         }
 
+        let runc = inner.container_runc(&rec);
         let sdir = inner.sandbox_dir(&sb.id);
         let shm = sdir.join("shm");
         let (hostname, hosts, resolv) = (sdir.join("hostname"), sdir.join("hosts"), sdir.join("resolv.conf"));
@@ -198,8 +202,8 @@ impl RuncRuntime {
         let args = ShimArgs {
             id: rec.id.clone(),
             bundle: dir.clone(),
-            runc: inner.cfg.runc.clone(),
-            runc_root: inner.runc.root.clone(),
+            runc: runc.binary.clone(),
+            runc_root: runc.root.clone(),
             log_path: rec.config.log_path.clone(),
             exit_file: dir.join("exit.json"),
             pid_file: dir.join("pid"),
@@ -207,6 +211,8 @@ impl RuncRuntime {
             cgroup: rec.cgroup.clone(),
             stdin: rec.config.stdin,
             tty: rec.config.tty,
+            log_max_size: inner.cfg.log_max_size,
+            log_max_files: inner.cfg.log_max_files,
         };
         let mut child = tokio::process::Command::new(&inner.cfg.shim.program)
             .args(&inner.cfg.shim.args)
@@ -249,7 +255,7 @@ impl RuncRuntime {
     pub(crate) async fn start_container_impl(&self, id: &str) -> Result<(), RuntimeError> {
         let inner = &self.inner;
         let mut rec = inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
-        inner.runc.start(id).await?;
+        inner.container_runc(&rec).start(id).await?;
         rec.started_at = Some(jiff::Timestamp::now());
         inner.save_container(&rec)
     }
@@ -276,16 +282,17 @@ impl RuncRuntime {
         if inner.has_exited(id) || rec.shim_pid.is_none() {
             return Ok(());
         }
+        let runc = inner.container_runc(&rec);
         if timeout_secs > 0 {
             let sig = rec.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
-            inner.runc.kill(id, &sig, false).await?;
+            runc.kill(id, &sig, false).await?;
             if self.wait_exited(id, Duration::from_secs(timeout_secs as u64)).await {
                 return Ok(());
             }
         }
         // SIGKILL every process of the container (with a shared PID
         // namespace, killing init alone would leave its children).
-        inner.runc.kill(id, "KILL", true).await?;
+        runc.kill(id, "KILL", true).await?;
         if !self.wait_exited(id, Duration::from_secs(10)).await {
             return Err(RuntimeError::io(
                 format!("container {id} did not exit after SIGKILL"),
@@ -304,7 +311,7 @@ impl RuncRuntime {
         if let Err(e) = self.stop_container_impl(id, 0).await {
             first.get_or_insert(e);
         }
-        if let Err(e) = inner.runc.delete(id, true).await {
+        if let Err(e) = inner.container_runc(&rec).delete(id, true).await {
             first.get_or_insert(e);
         }
         let dir = inner.container_dir(id);
@@ -323,8 +330,12 @@ impl RuncRuntime {
         {
             first.get_or_insert(RuntimeError::io(format!("removing {}", dir.display()), e));
         }
-        // The log file goes with the container (kubelet's removeContainerLog).
+        // The log file and its rotated copies go with the container
+        // (kubelet's removeContainerLog).
         let _ = std::fs::remove_file(&rec.config.log_path);
+        for old in crate::shim::log_file::rotated_logs(&rec.config.log_path).unwrap_or_default() {
+            let _ = std::fs::remove_file(old);
+        }
         inner.containers.lock().expect("lock").remove(id);
         inner.shim_gone.lock().expect("lock").remove(id);
         inner.messages.lock().expect("lock").remove(id);
@@ -338,13 +349,14 @@ impl RuncRuntime {
         timeout: Duration,
     ) -> Result<ExecResult, RuntimeError> {
         let inner = &self.inner;
-        inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        let rec = inner.container(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+        let runc = inner.container_runc(&rec);
         // The exec'd process's pid, so a timeout can kill it: killing `runc
         // exec` alone would leave it running in the container (a probe that
         // hangs every period would pile them up).
         let pid_file = inner.container_dir(id).join(format!("exec-{}.pid", &new_id()[..16]));
-        let mut c = tokio::process::Command::new(&inner.runc.binary);
-        c.arg("--root").arg(&inner.runc.root).arg("exec").arg("--pid-file").arg(&pid_file).arg(id).args(cmd);
+        let mut c = tokio::process::Command::new(&runc.binary);
+        c.arg("--root").arg(&runc.root).arg("exec").arg("--pid-file").arg(&pid_file).arg(id).args(cmd);
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let child = c.spawn().map_err(|e| RuntimeError::io("running runc exec", e))?;
         let result = tokio::time::timeout(timeout, child.wait_with_output()).await;

@@ -69,6 +69,11 @@ pub struct PodSandboxConfig {
     /// Limits of the pod-level cgroup (kubelet's ResourceConfigForPod); None fields are unlimited.
     #[serde(default)]
     pub pod_resources: LinuxResources,
+    /// The runtime handler to run the sandbox with (CRI's
+    /// `RunPodSandboxRequest.runtime_handler`, from the pod's RuntimeClass);
+    /// empty for the default.
+    #[serde(default)]
+    pub runtime_handler: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -92,6 +97,9 @@ pub struct PodSandboxStatus {
     /// without a pod IP dial its loopback from inside it.
     #[serde(default)]
     pub netns_path: Option<PathBuf>,
+    /// The runtime handler running the sandbox (CRI's `PodSandboxStatus.runtime_handler`).
+    #[serde(default)]
+    pub runtime_handler: String,
 }
 
 /// A bind mount of a host path (volume, /etc/hosts, ...) into the container.

@@ -84,7 +84,7 @@ impl RuncRuntime {
     /// Start `spec.command` in running container `container_id`.
     pub async fn exec(&self, container_id: &str, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
         let inner = &self.inner;
-        inner.container(container_id).ok_or_else(|| RuntimeError::ContainerNotFound(container_id.into()))?;
+        let rec = inner.container(container_id).ok_or_else(|| RuntimeError::ContainerNotFound(container_id.into()))?;
         if inner.has_exited(container_id) {
             return Err(RuntimeError::ContainerNotRunning(container_id.into()));
         }
@@ -95,7 +95,7 @@ impl RuncRuntime {
         let tag = &new_id()[..16];
         let pid_file = dir.join(format!("exec-{tag}.pid"));
         let runc_log = dir.join(format!("exec-{tag}.log"));
-        let runc = &inner.runc;
+        let runc = inner.container_runc(&rec);
         let mut cmd = tokio::process::Command::new(&runc.binary);
         cmd.arg("--root").arg(&runc.root).arg("--log").arg(&runc_log).args(["--log-format", "json", "exec"]);
         cmd.arg("--pid-file").arg(&pid_file);

@@ -4,7 +4,8 @@
 //!
 //! Layout of the state directory (`RuntimeConfig::state_dir`):
 //! ```text
-//! runc/                      runc --root (ours alone)
+//! runc/                      runc --root of the default handler (ours alone)
+//! runtimes/<handler>/        --root of each other runtime handler (handlers.rs)
 //! netns/<sandbox-id>         pinned network namespaces (nsfs bind mounts)
 //! pause/rootfs/pause         the static infra binary (built by build.rs)
 //! sandboxes/<id>/sandbox.json  record (written before any setup step)
@@ -21,6 +22,7 @@ pub mod cgroups;
 mod container;
 pub mod cri;
 mod exec;
+pub mod handlers;
 pub mod mounts;
 pub mod oci;
 mod port_forward;
@@ -35,6 +37,7 @@ mod user;
 pub use attach::{AttachControl, AttachSession};
 pub use cri::*;
 pub use exec::{ExecProcess, ExecReader, ExecSession, ExecSpec, ExecTerminal, ExecWriter};
+pub use handlers::DEFAULT_HANDLER;
 pub use service::{RootfsMount, RootfsProvider, RuncRuntime, RuntimeConfig, ShimCommand};
 
 /// The infra binary, built statically from pause/pause.c.
@@ -49,8 +52,9 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("runc {op} {id}: {message}")]
-    Runc { op: &'static str, id: String, message: String },
+    /// An OCI runtime command failed; `runtime` is the binary's name (`runc`, `crun`).
+    #[error("{runtime} {op} {id}: {message}")]
+    Runc { runtime: String, op: &'static str, id: String, message: String },
     /// The container could not be created; the message is the runtime's (e.g. runc's exec error).
     #[error("{0}")]
     CreateFailed(String),
@@ -65,6 +69,9 @@ pub enum RuntimeError {
     ExecFailed(String),
     #[error("sandbox {0} is not ready")]
     SandboxNotReady(String),
+    /// The sandbox asks for a runtime handler that is not configured (containerd's wording).
+    #[error("failed to get sandbox runtime: no runtime for {0:?} is configured")]
+    UnknownHandler(String),
     #[error("preparing the root filesystem: {0}")]
     Rootfs(String),
     #[error("{0}")]

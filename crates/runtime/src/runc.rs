@@ -29,6 +29,11 @@ impl Runc {
         Runc { binary: binary.into(), root: root.into() }
     }
 
+    /// How errors name the runtime: the binary's file name (`runc`, `crun`).
+    pub fn name(&self) -> String {
+        self.binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "runc".into())
+    }
+
     fn command(&self) -> Command {
         let mut c = Command::new(&self.binary);
         c.arg("--root").arg(&self.root);
@@ -53,6 +58,7 @@ impl Runc {
             return Ok(out.stdout);
         }
         Err(RuntimeError::Runc {
+            runtime: self.name(),
             op,
             id: id.to_owned(),
             message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
@@ -83,8 +89,9 @@ impl Runc {
             .await
             .map_err(|e| RuntimeError::Io { context: format!("running {}", self.binary.display()), source: e })?;
         if !status.success() {
-            let message = crate::shim::runc_error(&log).unwrap_or_else(|| format!("runc create exited with {status}"));
-            return Err(RuntimeError::Runc { op: "create", id: id.into(), message });
+            let message =
+                crate::shim::runc_error(&log).unwrap_or_else(|| format!("{} create exited with {status}", self.name()));
+            return Err(RuntimeError::Runc { runtime: self.name(), op: "create", id: id.into(), message });
         }
         read_pid(pid_file)
     }
@@ -125,6 +132,7 @@ impl Runc {
     pub async fn state(&self, id: &str) -> Result<Option<RuncState>, RuntimeError> {
         match self.run("state", id, ["state", id]).await {
             Ok(out) => serde_json::from_slice(&out).map(Some).map_err(|e| RuntimeError::Runc {
+                runtime: self.name(),
                 op: "state",
                 id: id.into(),
                 message: e.to_string(),
@@ -142,6 +150,7 @@ impl Runc {
             return Ok(vec![]);
         }
         serde_json::from_str(&text).map_err(|e| RuntimeError::Runc {
+            runtime: self.name(),
             op: "list",
             id: String::new(),
             message: e.to_string(),

@@ -27,6 +27,7 @@ pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
         annotations: r.config.annotations.clone(),
         host_network: r.config.host_network,
         netns_path: r.netns.clone(),
+        runtime_handler: r.runtime_handler.clone(),
     }
 }
 
@@ -61,8 +62,10 @@ fn net_request(r: &SandboxRecord) -> Option<NetRequest> {
 
 impl RuncRuntime {
     pub(crate) async fn run_pod_sandbox_impl(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
+        // An unknown handler is refused before anything of the sandbox exists.
+        let (handler, runc) = self.inner.handlers.resolve(&config.runtime_handler)?;
         let id = new_id();
-        match self.setup_sandbox(&id, config).await {
+        match self.setup_sandbox(&id, config, handler, runc).await {
             Ok(()) => Ok(id),
             Err(e) => {
                 // Undo whatever was done; the record tells teardown what exists.
@@ -74,7 +77,13 @@ impl RuncRuntime {
         }
     }
 
-    async fn setup_sandbox(&self, id: &str, config: &PodSandboxConfig) -> Result<(), RuntimeError> {
+    async fn setup_sandbox(
+        &self,
+        id: &str,
+        config: &PodSandboxConfig,
+        handler: String,
+        runc: crate::runc::Runc,
+    ) -> Result<(), RuntimeError> {
         let inner = &self.inner;
         let dir = inner.sandbox_dir(id);
         std::fs::create_dir_all(dir.join("bundle"))
@@ -88,6 +97,8 @@ impl RuncRuntime {
             pause_started: None,
             ips: vec![],
             stopped: false,
+            runtime_handler: handler,
+            runtime_binary: Some(runc.binary.clone()),
         };
         inner.save_sandbox(&rec)?;
 
@@ -127,8 +138,8 @@ impl RuncRuntime {
             }
         };
         let pause = async {
-            let pid = inner.runc.create_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await?;
-            inner.runc.start(id).await?;
+            let pid = runc.create_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await?;
+            runc.start(id).await?;
             Ok::<i32, RuntimeError>(pid)
         };
         let (ips, pid) = tokio::join!(net, pause);
@@ -170,7 +181,8 @@ impl RuncRuntime {
             }
         }
         // Infra container: SIGKILL (pause has nothing to flush), then delete.
-        if let Err(e) = inner.runc.kill(id, "KILL", false).await {
+        let runc = inner.sandbox_runc(&rec);
+        if let Err(e) = runc.kill(id, "KILL", false).await {
             errors.push(e);
         }
         if let Some(pid) = rec.pause_pid {
@@ -179,7 +191,7 @@ impl RuncRuntime {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
-        if let Err(e) = inner.runc.delete(id, true).await {
+        if let Err(e) = runc.delete(id, true).await {
             errors.push(e);
         }
         // Network before the namespace: plugins need the netns to clean

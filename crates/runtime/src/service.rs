@@ -14,6 +14,7 @@ use peapod_net::Network;
 
 use crate::RuntimeError;
 use crate::cri::*;
+use crate::handlers::{Handlers, default_handler};
 use crate::runc::Runc;
 use crate::shim::ExitRecord;
 use crate::spec::HostLimits;
@@ -28,8 +29,18 @@ pub struct ShimCommand {
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub state_dir: PathBuf,
+    /// The OCI runtime binary of the default handler, `runc`.
     pub runc: PathBuf,
+    /// Other runtime handlers (RuntimeClass `handler` → OCI runtime binary),
+    /// like containerd's `runtimes.<name>.BinaryName`; see handlers.rs.
+    pub runtime_handlers: std::collections::BTreeMap<String, PathBuf>,
     pub shim: ShimCommand,
+    /// Each container's shim rotates its log before it grows past this many
+    /// bytes (kubelet's `containerLogMaxSize`; 0 = never).
+    pub log_max_size: u64,
+    /// Most files kept per container log, the live one included (kubelet's
+    /// `containerLogMaxFiles`; see `LogRotation::validate`).
+    pub log_max_files: u32,
 }
 
 /// A mount to make at a container's rootfs path (from the image snapshotter).
@@ -60,6 +71,12 @@ pub(crate) struct SandboxRecord {
     pub pause_started: Option<u64>,
     pub ips: Vec<String>,
     pub stopped: bool,
+    /// The runtime handler that runs the pause and every container of the
+    /// sandbox, and its binary at creation (for a handler dropped since).
+    #[serde(default = "default_handler")]
+    pub runtime_handler: String,
+    #[serde(default)]
+    pub runtime_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,11 +89,17 @@ pub(crate) struct ContainerRecord {
     pub shim_pid: Option<i32>,
     pub pid: Option<i32>,
     pub cgroup: String,
+    /// The sandbox's handler and binary, copied so the container can be
+    /// stopped and removed even without its sandbox record.
+    #[serde(default = "default_handler")]
+    pub runtime_handler: String,
+    #[serde(default)]
+    pub runtime_binary: Option<PathBuf>,
 }
 
 pub(crate) struct Inner {
     pub cfg: RuntimeConfig,
-    pub runc: Runc,
+    pub handlers: Handlers,
     pub limits: HostLimits,
     pub rootfs: Arc<dyn RootfsProvider>,
     pub network: Arc<dyn Network>,
@@ -129,6 +152,16 @@ impl Inner {
 
     pub fn container(&self, id: &str) -> Option<ContainerRecord> {
         self.containers.lock().expect("lock").get(id).cloned()
+    }
+
+    /// The OCI runtime of a sandbox (its pause container).
+    pub fn sandbox_runc(&self, rec: &SandboxRecord) -> Runc {
+        self.handlers.for_record(&rec.runtime_handler, rec.runtime_binary.as_deref())
+    }
+
+    /// The OCI runtime of a container (its sandbox's).
+    pub fn container_runc(&self, rec: &ContainerRecord) -> Runc {
+        self.handlers.for_record(&rec.runtime_handler, rec.runtime_binary.as_deref())
     }
 
     pub fn exit_record(&self, id: &str) -> Option<ExitRecord> {
@@ -186,11 +219,15 @@ impl RuncRuntime {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
         }
         set_mode(&cfg.state_dir, 0o700)?;
-        let runc = Runc::new(&cfg.runc, cfg.state_dir.join("runc"));
+        let handlers = Handlers::new(&cfg.state_dir, &cfg.runc, &cfg.runtime_handlers);
+        for (_, runc) in handlers.all() {
+            std::fs::create_dir_all(&runc.root)
+                .map_err(|e| RuntimeError::io(format!("creating {}", runc.root.display()), e))?;
+        }
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             cfg,
-            runc,
+            handlers,
             limits: HostLimits::detect(),
             rootfs,
             network,
@@ -211,8 +248,14 @@ impl RuncRuntime {
         self.inner.events.subscribe()
     }
 
-    pub fn runc(&self) -> &Runc {
-        &self.inner.runc
+    /// The default handler's runc driver.
+    pub fn runc(&self) -> Runc {
+        self.inner.handlers.default_runc()
+    }
+
+    /// The runc driver of every configured runtime handler, the default first.
+    pub fn runtimes(&self) -> Vec<(String, Runc)> {
+        self.inner.handlers.all()
     }
 
     /// The pinned network namespace of a sandbox, if it has one.
@@ -271,16 +314,27 @@ impl RuncRuntime {
             tracing::info!(sandbox = %id, "removing a sandbox whose setup was interrupted");
             let _ = self.remove_pod_sandbox_impl(&id).await;
         }
-        // runc containers without any record of ours (crash between runc create and the record).
-        let known: HashSet<String> = {
+        // runc containers without any record of ours (crash between runc
+        // create and the record), under the root of every handler: the
+        // configured ones and any that records still name.
+        let (known, mut runtimes): (HashSet<String>, Vec<(String, Runc)>) = {
             let s = inner.sandboxes.lock().expect("lock");
             let c = inner.containers.lock().expect("lock");
-            s.keys().chain(c.keys()).cloned().collect()
+            let known = s.keys().chain(c.keys()).cloned().collect();
+            let recorded = s
+                .values()
+                .map(|r| (r.runtime_handler.clone(), inner.sandbox_runc(r)))
+                .chain(c.values().map(|r| (r.runtime_handler.clone(), inner.container_runc(r))));
+            (known, inner.handlers.all().into_iter().chain(recorded).collect())
         };
-        for st in inner.runc.list().await.unwrap_or_default() {
-            if !known.contains(&st.id) {
-                tracing::info!(id = %st.id, "removing an unknown runc container");
-                let _ = inner.runc.delete(&st.id, true).await;
+        runtimes.sort_by(|a, b| a.0.cmp(&b.0));
+        runtimes.dedup_by(|a, b| a.0 == b.0);
+        for (handler, runc) in runtimes {
+            for st in runc.list().await.unwrap_or_default() {
+                if !known.contains(&st.id) {
+                    tracing::info!(id = %st.id, %handler, "removing an unknown runc container");
+                    let _ = runc.delete(&st.id, true).await;
+                }
             }
         }
         // Pinned namespaces and directories that belong to no sandbox.

@@ -6,7 +6,8 @@
 //!    reparented to the shim and the shim can `waitpid` it for the exit code;
 //! 2. runs `runc create` with two pipes as the container's stdout/stderr and
 //!    tells the daemon on its own stdout: `ok <pid>` or `error <message>`;
-//! 3. copies the pipes into the CRI log file (`<RFC3339Nano> <stream> <P|F> <text>`);
+//! 3. copies the pipes into the CRI log file (`<RFC3339Nano> <stream> <P|F> <text>`),
+//!    rotating it by size ([`log_file`]);
 //! 4. when the container exits, reads the OOM counter of its cgroup before
 //!    anything can delete it, and writes the exit file atomically.
 //!
@@ -20,7 +21,7 @@
 //! a tty, the pty master runc hands over, whose output is logged as stdout
 //! (partial lines at once, so prompts reach `kubectl attach`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups;
 
 pub mod attach;
+pub mod log_file;
+
+pub use log_file::{LogRotation, LogWriter};
 
 /// Arguments of `peapod __shim`. Passed as `--key value` pairs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,6 +56,10 @@ pub struct ShimArgs {
     pub stdin: bool,
     /// The container runs on a pty (the OCI spec's `process.terminal`).
     pub tty: bool,
+    /// Rotate the log before it grows past this many bytes (0 = never).
+    pub log_max_size: u64,
+    /// Most files of the log kept, the live one included.
+    pub log_max_files: u32,
 }
 
 impl ShimArgs {
@@ -80,6 +88,10 @@ impl ShimArgs {
             self.stdin.to_string(),
             "--tty".into(),
             self.tty.to_string(),
+            "--log-max-size".into(),
+            self.log_max_size.to_string(),
+            "--log-max-files".into(),
+            self.log_max_files.to_string(),
         ]
     }
 
@@ -100,6 +112,8 @@ impl ShimArgs {
                 "--cgroup" => a.cgroup = v,
                 "--stdin" => a.stdin = v == "true",
                 "--tty" => a.tty = v == "true",
+                "--log-max-size" => a.log_max_size = number(k, &v)?,
+                "--log-max-files" => a.log_max_files = number(k, &v)?,
                 _ => return Err(format!("unknown shim argument {k}")),
             }
         }
@@ -108,6 +122,15 @@ impl ShimArgs {
         }
         Ok(a)
     }
+
+    /// The log rotation these arguments ask for.
+    pub fn log_rotation(&self) -> LogRotation {
+        LogRotation { max_size: self.log_max_size, max_files: self.log_max_files }
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+    value.parse().map_err(|_| format!("invalid number for {key}: {value:?}"))
 }
 
 /// What the shim records when the container's init process has exited.
@@ -217,7 +240,7 @@ fn run(a: &ShimArgs) -> io::Result<()> {
     rustix::stdio::dup2_stdin(&devnull)?;
     rustix::stdio::dup2_stderr(&devnull)?;
 
-    let mut log = LogWriter::open(&a.log_path)?;
+    let mut log = LogWriter::open(&a.log_path, a.log_rotation())?;
     let io = match pty {
         Some(master) => {
             rustix::io::ioctl_fionbio(&master, true)?;
@@ -498,32 +521,6 @@ impl Stream {
     }
 }
 
-/// Appends CRI-format entries to the container's log file.
-struct LogWriter {
-    file: Option<File>,
-}
-
-impl LogWriter {
-    fn open(path: &Path) -> io::Result<Self> {
-        if path.as_os_str().is_empty() {
-            return Ok(LogWriter { file: None });
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(LogWriter { file: Some(file) })
-    }
-
-    fn entry(&mut self, stream: &str, partial: bool, text: &[u8]) -> io::Result<()> {
-        let Some(f) = self.file.as_mut() else {
-            return Ok(());
-        };
-        let line = format_cri_line(jiff::Timestamp::now(), stream, partial, text);
-        f.write_all(&line)
-    }
-}
-
 /// One CRI log line: `<RFC3339Nano> <stream> <P|F> <text>\n`.
 pub fn format_cri_line(ts: jiff::Timestamp, stream: &str, partial: bool, text: &[u8]) -> Vec<u8> {
     let mut line = Vec::with_capacity(text.len() + 48);
@@ -594,9 +591,16 @@ mod tests {
             cgroup: "/peapod/podx/abc".into(),
             stdin: true,
             tty: false,
+            log_max_size: 10 << 20,
+            log_max_files: 5,
         };
         assert_eq!(ShimArgs::parse(&a.to_args()).unwrap(), a);
+        assert_eq!(a.log_rotation(), LogRotation::KUBELET_DEFAULT);
         assert!(ShimArgs::parse(&["--id".into()]).is_err());
+        let mut bad = a.to_args();
+        let i = bad.iter().position(|x| x == "--log-max-size").unwrap();
+        bad[i + 1] = "10Mi".into();
+        assert!(ShimArgs::parse(&bad).unwrap_err().contains("--log-max-size"));
         assert!(ShimArgs::parse(&["--bogus".into(), "x".into()]).is_err());
     }
 
@@ -615,7 +619,7 @@ mod tests {
     fn long_lines_split_into_partials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let mut log = LogWriter::open(&path).unwrap();
+        let mut log = LogWriter::open(&path, LogRotation::default()).unwrap();
         let (r, w) = rustix::pipe::pipe().unwrap();
         let mut s = Stream::new("stdout", r);
         let mut data = vec![b'a'; MAX_LINE + 10];

@@ -57,21 +57,21 @@ struct Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // Leave nothing behind even when an assertion failed half-way.
-        let _ = std::process::Command::new("runc")
-            .arg("--root")
-            .arg(self.state.join("runc"))
-            .args(["list", "-q"])
-            .output()
-            .map(|o| {
-                for id in String::from_utf8_lossy(&o.stdout).lines() {
-                    let _ = std::process::Command::new("runc")
-                        .arg("--root")
-                        .arg(self.state.join("runc"))
-                        .args(["delete", "-f", id])
-                        .status();
-                }
-            });
+        // Leave nothing behind even when an assertion failed half-way, under
+        // the root of every runtime handler.
+        let handler_roots = std::fs::read_dir(self.state.join("runtimes")).into_iter().flatten().flatten();
+        for root in std::iter::once(self.state.join("runc")).chain(handler_roots.map(|e| e.path())) {
+            let _ =
+                std::process::Command::new("runc").arg("--root").arg(&root).args(["list", "-q"]).output().map(|o| {
+                    for id in String::from_utf8_lossy(&o.stdout).lines() {
+                        let _ = std::process::Command::new("runc")
+                            .arg("--root")
+                            .arg(&root)
+                            .args(["delete", "-f", id])
+                            .status();
+                    }
+                });
+        }
         if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
             let mut ms: Vec<&str> = text
                 .lines()
@@ -95,7 +95,10 @@ async fn env(name: &str) -> Env {
     let cfg = RuntimeConfig {
         state_dir: state.clone(),
         runc: "runc".into(),
+        runtime_handlers: Default::default(),
         shim: ShimCommand { program: env!("CARGO_BIN_EXE_peapod-shim").into(), args: vec![] },
+        log_max_size: 10 << 20,
+        log_max_files: 5,
     };
     let rt = RuncRuntime::new(cfg, Arc::new(DirRootfs(lower)), Arc::new(peapod_net::LoopbackOnly)).await.unwrap();
     let cgroup = format!("/peapod-rt-test-{}-{name}", std::process::id());
@@ -256,7 +259,10 @@ async fn restart_of_the_runtime_recovers_running_containers() {
     let cfg = RuntimeConfig {
         state_dir: e.state.clone(),
         runc: "runc".into(),
+        runtime_handlers: Default::default(),
         shim: ShimCommand { program: env!("CARGO_BIN_EXE_peapod-shim").into(), args: vec![] },
+        log_max_size: 10 << 20,
+        log_max_files: 5,
     };
     let rt2 =
         RuncRuntime::new(cfg, Arc::new(DirRootfs(e._tmp.path().join("lower"))), Arc::new(peapod_net::LoopbackOnly))
@@ -272,4 +278,74 @@ async fn restart_of_the_runtime_recovers_running_containers() {
     assert!(log.contains("stdout F done"));
     rt2.remove_pod_sandbox(&sid).await.unwrap();
     assert!(rt2.runc().list().await.unwrap().is_empty());
+}
+
+/// A runtime handler whose binary is a wrapper that records its arguments
+/// and runs runc: the pause and the containers of its sandboxes go through
+/// it, under a state root of their own; a restarted runtime still uses it;
+/// an unknown handler is refused before anything exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_handlers_pick_the_binary_and_root() {
+    let e = env("handlers").await;
+    let trace = e._tmp.path().join("trace");
+    let wrapper = e._tmp.path().join("traced-runc");
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$@\" >> {}\nexec runc \"$@\"\n", trace.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = |handlers: &[(&str, &Path)]| RuntimeConfig {
+        state_dir: e.state.clone(),
+        runc: "runc".into(),
+        runtime_handlers: handlers.iter().map(|(n, p)| (n.to_string(), p.to_path_buf())).collect(),
+        shim: ShimCommand { program: env!("CARGO_BIN_EXE_peapod-shim").into(), args: vec![] },
+        log_max_size: 10 << 20,
+        log_max_files: 5,
+    };
+    let lower = || Arc::new(DirRootfs(e._tmp.path().join("lower")));
+    let rt = RuncRuntime::new(cfg(&[("traced", &wrapper)]), lower(), Arc::new(peapod_net::LoopbackOnly)).await.unwrap();
+
+    let unknown = PodSandboxConfig { runtime_handler: "kata".into(), ..sandbox_config(&e, "unknown") };
+    let err = rt.run_pod_sandbox(&unknown).await.unwrap_err();
+    assert_eq!(err.to_string(), "failed to get sandbox runtime: no runtime for \"kata\" is configured");
+    assert!(rt.list_pod_sandboxes().await.unwrap().is_empty(), "nothing of it exists");
+
+    let sb = PodSandboxConfig { runtime_handler: "traced".into(), ..sandbox_config(&e, "handlers") };
+    let sid = rt.run_pod_sandbox(&sb).await.unwrap();
+    assert_eq!(rt.pod_sandbox_status(&sid).await.unwrap().runtime_handler, "traced");
+    let c = container(&e, "main", &["sleep", "60"]);
+    let cid = rt.create_container(&sid, &c, &sb).await.unwrap();
+    rt.start_container(&cid).await.unwrap();
+    let traced: Vec<(String, peapod_runtime::runc::Runc)> =
+        rt.runtimes().into_iter().filter(|(n, _)| n == "traced").collect();
+    let listed: Vec<String> = traced[0].1.list().await.unwrap().into_iter().map(|s| s.id).collect();
+    assert!(listed.contains(&sid) && listed.contains(&cid), "under the handler's root: {listed:?}");
+    assert!(rt.runc().list().await.unwrap().is_empty(), "nothing under the default root");
+
+    // A restarted runtime finds the sandbox and keeps using the handler.
+    drop(rt);
+    let rt = RuncRuntime::new(cfg(&[("traced", &wrapper)]), lower(), Arc::new(peapod_net::LoopbackOnly)).await.unwrap();
+    assert_eq!(rt.container_status(&cid).await.unwrap().state, ContainerState::Running);
+    let out = rt.exec_sync(&cid, &["echo".into(), "hi".into()], Duration::from_secs(10)).await.unwrap();
+    assert_eq!((out.exit_code, out.stdout.as_slice()), (0, b"hi\n".as_slice()));
+    rt.remove_pod_sandbox(&sid).await.unwrap();
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    let called = |verb: &str, id: &str| {
+        calls.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.contains(&verb) && words.contains(&id)
+        })
+    };
+    for verb in ["create", "start", "kill", "delete"] {
+        assert!(called(verb, &sid), "{verb} of the pause: {calls}");
+    }
+    for verb in ["create", "start", "exec", "kill", "delete"] {
+        assert!(called(verb, &cid), "{verb} of the container: {calls}");
+    }
+    assert!(traced[0].1.list().await.unwrap().is_empty(), "runc state left under the handler's root");
+
+    // A handler dropped from the configuration: what it started is still stopped and removed.
+    let sid = rt.run_pod_sandbox(&sb).await.unwrap();
+    drop(rt);
+    let rt = RuncRuntime::new(cfg(&[]), lower(), Arc::new(peapod_net::LoopbackOnly)).await.unwrap();
+    assert_eq!(rt.pod_sandbox_status(&sid).await.unwrap().state, SandboxState::Ready);
+    rt.remove_pod_sandbox(&sid).await.unwrap();
+    assert!(traced[0].1.list().await.unwrap().is_empty(), "removed with the recorded binary");
 }

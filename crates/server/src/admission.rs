@@ -4,6 +4,7 @@
 //! the server-managed parts of an update.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, PodCondition, Secret};
+use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,10 @@ use serde_json::Value;
 use peapod_api::resources::ResourceInfo;
 use peapod_api::validation::{self, names::name_is_dns_subdomain};
 use peapod_api::{ApiError, FieldError, defaults, strict};
+
+mod runtime_class;
+
+pub use runtime_class::RuntimeClassLookup;
 
 /// `?fieldValidation=`: what to do with fields the schema does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +50,10 @@ fn decode<T: DeserializeOwned + Serialize>(
     obj: &Value,
     fv: FieldValidation,
 ) -> Result<(T, Vec<String>), ApiError> {
-    let typed: T = serde_json::from_value(obj.clone())
-        .map_err(|e| ApiError::bad_request(format!("{kind} in version \"v1\" cannot be handled as a {kind}: {e}")))?;
+    let version = obj.get("apiVersion").and_then(Value::as_str).and_then(|v| v.rsplit('/').next()).unwrap_or("v1");
+    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| {
+        ApiError::bad_request(format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {e}"))
+    })?;
     let round = serde_json::to_value(&typed).map_err(|e| ApiError::internal(e.to_string()))?;
     let unknown = strict::unknown_fields(obj, &round);
     let mut warnings = Vec::new();
@@ -74,11 +81,13 @@ fn obj_name(v: &Value) -> String {
     v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
-/// Admission of a new object (its metadata already prepared by the handler).
+/// Admission of a new object (its metadata already prepared by the
+/// handler). `runtime_class` reads RuntimeClasses for the pod plugin.
 pub fn admit_create(
     res: &ResourceInfo,
     obj: Value,
     node_name: &str,
+    runtime_class: &RuntimeClassLookup<'_>,
     fv: FieldValidation,
 ) -> Result<Admitted, ApiError> {
     let name = obj_name(&obj);
@@ -87,6 +96,8 @@ pub fn admit_create(
         "pods" => {
             let (mut pod, w): (Pod, _) = decode(kind, &obj, fv)?;
             defaults::default_pod(&mut pod);
+            // Mutating admission runs before validation, as in the apiserver.
+            runtime_class::admit_pod(&mut pod, &name, runtime_class)?;
             check(kind, &name, validation::validate_pod(&pod))?;
             defaults::prepare_pod_for_create(&mut pod);
             // No scheduler: a pod is bound to this node when created.
@@ -129,6 +140,11 @@ pub fn admit_create(
             let (n, w): (Node, _) = decode(kind, &obj, fv)?;
             check(kind, &name, validation::validate_object_meta(&n.metadata, false, name_is_dns_subdomain))?;
             (to_value(&n)?, w)
+        }
+        "runtimeclasses" => {
+            let (rc, w): (RuntimeClass, _) = decode(kind, &with_handler(obj), fv)?;
+            check(&qualified_kind(res), &name, validation::validate_runtime_class(&rc))?;
+            (to_value(&rc)?, w)
         }
         other => return Err(ApiError::method_not_allowed(other, "create")),
     };
@@ -216,9 +232,29 @@ pub fn admit_update(
             }
             (to_value(&n)?, w)
         }
+        "runtimeclasses" => {
+            let (rc, w): (RuntimeClass, _) = decode(kind, &with_handler(new), fv)?;
+            let o: RuntimeClass = serde_json::from_value(old.clone()).map_err(internal)?;
+            check(&qualified_kind(res), &name, validation::validate_runtime_class_update(&rc, &o))?;
+            (to_value(&rc)?, w)
+        }
         other => return Err(ApiError::method_not_allowed(other, "update")),
     };
     Ok(Admitted { obj, warnings })
+}
+
+/// The kind as a 422 names it: `RuntimeClass.node.k8s.io` outside the core group.
+fn qualified_kind(res: &ResourceInfo) -> String {
+    if res.group.is_empty() { res.kind.to_owned() } else { format!("{}.{}", res.kind, res.group) }
+}
+
+/// A RuntimeClass without `handler` decodes in Go as the zero value `""`,
+/// which validation then reports; k8s-openapi's type requires the field.
+fn with_handler(mut obj: Value) -> Value {
+    if let Some(m) = obj.as_object_mut() {
+        m.entry("handler").or_insert(Value::String(String::new()));
+    }
+    obj
 }
 
 /// A namespace object as `bootstrap` creates it.
@@ -246,18 +282,57 @@ mod tests {
         peapod_api::resources::lookup("pods").unwrap()
     }
 
+    fn no_classes(_: &str) -> Option<Value> {
+        None
+    }
+
+    #[test]
+    fn runtime_classes_are_validated() {
+        let rcs = peapod_api::resources::lookup("runtimeclasses").unwrap();
+        let obj = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "fast"}});
+        let e = admit_create(rcs, obj.clone(), "n", &no_classes, FieldValidation::Strict).err().unwrap();
+        assert_eq!(e.code, 422);
+        assert!(
+            e.message.starts_with("RuntimeClass.node.k8s.io \"fast\" is invalid: handler: Invalid value: \"\""),
+            "{}",
+            e.message
+        );
+        let mut good = obj;
+        good["handler"] = json!("crun");
+        let old = admit_create(rcs, good, "n", &no_classes, FieldValidation::Strict).unwrap().obj;
+        let mut changed = old.clone();
+        changed["handler"] = json!("runc");
+        let e = admit_update(rcs, &old, changed, None, FieldValidation::Strict).err().unwrap();
+        assert_eq!(e.code, 422);
+        assert!(e.message.contains("handler: Invalid value: \"runc\": field is immutable"), "{}", e.message);
+        let mut labelled = old.clone();
+        labelled["metadata"]["labels"] = json!({"tier": "fast"});
+        assert!(admit_update(rcs, &old, labelled, None, FieldValidation::Strict).is_ok());
+    }
+
+    #[test]
+    fn pod_create_runs_the_runtime_class_plugin() {
+        let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
+            "spec":{"runtimeClassName":"gone","containers":[{"name":"c","image":"busybox"}]}});
+        let e = admit_create(pods(), obj, "n", &no_classes, FieldValidation::Strict).err().unwrap();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (403, "pods \"p\" is forbidden: pod rejected: RuntimeClass \"gone\" not found")
+        );
+    }
+
     #[test]
     fn pod_create_defaults_binds_and_validates() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"c","image":"busybox"}]}});
-        let a = admit_create(pods(), obj, "node1", FieldValidation::Strict).unwrap();
+        let a = admit_create(pods(), obj, "node1", &no_classes, FieldValidation::Strict).unwrap();
         assert_eq!(a.obj["spec"]["nodeName"], "node1");
         assert_eq!(a.obj["spec"]["restartPolicy"], "Always");
         assert_eq!(a.obj["spec"]["containers"][0]["imagePullPolicy"], "Always");
         assert_eq!(a.obj["status"]["phase"], "Pending");
         assert_eq!(a.obj["status"]["conditions"][0]["type"], "PodScheduled");
         let bad = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}});
-        let e = admit_create(pods(), bad, "n", FieldValidation::Strict).err().unwrap();
+        let e = admit_create(pods(), bad, "n", &no_classes, FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 422);
         assert!(e.message.contains("spec.containers[0].image: Required value"), "{}", e.message);
     }
@@ -266,12 +341,12 @@ mod tests {
     fn unknown_fields_per_field_validation() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"c","image":"x","imagee":"y"}]}});
-        let e = admit_create(pods(), obj.clone(), "n", FieldValidation::Strict).err().unwrap();
+        let e = admit_create(pods(), obj.clone(), "n", &no_classes, FieldValidation::Strict).err().unwrap();
         assert_eq!(e.code, 400);
         assert!(e.message.contains("unknown field \"spec.containers[0].imagee\""), "{}", e.message);
-        let a = admit_create(pods(), obj.clone(), "n", FieldValidation::Warn).unwrap();
+        let a = admit_create(pods(), obj.clone(), "n", &no_classes, FieldValidation::Warn).unwrap();
         assert_eq!(a.warnings.len(), 1);
-        assert!(admit_create(pods(), obj, "n", FieldValidation::Ignore).unwrap().warnings.is_empty());
+        assert!(admit_create(pods(), obj, "n", &no_classes, FieldValidation::Ignore).unwrap().warnings.is_empty());
         assert!(FieldValidation::parse(Some("Bogus")).is_err());
     }
 
@@ -279,7 +354,7 @@ mod tests {
     fn pod_update_only_image_may_change() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"c","image":"busybox:1"}]}});
-        let old = admit_create(pods(), obj, "n", FieldValidation::Strict).unwrap().obj;
+        let old = admit_create(pods(), obj, "n", &no_classes, FieldValidation::Strict).unwrap().obj;
         let mut new = old.clone();
         new["spec"]["containers"][0]["image"] = json!("busybox:2");
         new["status"]["phase"] = json!("Running");
@@ -296,7 +371,7 @@ mod tests {
     fn ephemeral_containers_only_through_their_subresource() {
         let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
             "spec":{"containers":[{"name":"app","image":"busybox"}]}});
-        let old = admit_create(pods(), obj, "n", FieldValidation::Strict).unwrap().obj;
+        let old = admit_create(pods(), obj, "n", &no_classes, FieldValidation::Strict).unwrap().obj;
         let mut new = old.clone();
         new["spec"]["ephemeralContainers"] =
             json!([{"name":"dbg","image":"busybox","targetContainerName":"app","stdin":true}]);

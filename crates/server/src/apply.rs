@@ -376,11 +376,12 @@ impl Entry {
         })
     }
 
-    fn to_value(&self) -> Value {
+    /// The entry as stored; `api_version` is the object's (`v1`, `node.k8s.io/v1`).
+    fn to_value(&self, api_version: &str) -> Value {
         let mut m = Map::new();
         m.insert("manager".into(), json!(self.manager));
         m.insert("operation".into(), json!(self.operation));
-        m.insert("apiVersion".into(), json!("v1"));
+        m.insert("apiVersion".into(), json!(api_version));
         if !self.time.is_empty() {
             m.insert("time".into(), json!(self.time));
         }
@@ -420,7 +421,9 @@ fn entries_of(obj: Option<&Value>) -> Vec<Entry> {
 }
 
 fn set_entries(obj: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_value).collect();
+    let api_version =
+        obj.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty()).unwrap_or("v1").to_owned();
+    let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(|e| e.to_value(&api_version)).collect();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             m.remove("managedFields");

@@ -1,5 +1,6 @@
-//! Discovery (/version, /api, /apis, /api/v1) and the OpenAPI documents
-//! kubectl fetches before `apply`/`create -f` (kubectl-wire.md §3, §5):
+//! Discovery (/version, /api, /apis, /api/v1, /apis/<group>[/<version>])
+//! and the OpenAPI documents kubectl fetches before `apply`/`create -f`
+//! (kubectl-wire.md §3, §5), one v3 document per group version:
 //! v3 JSON for kubectl ≥ 1.29, v2 protobuf for 1.27/1.28. Each kind has a
 //! `patch` operation tagged with its GVK and a `fieldValidation` query
 //! parameter, which is what kubectl looks for before sending
@@ -80,41 +81,78 @@ pub async fn api_v1() -> Response {
     json_response("application/json", &resources::api_resource_list())
 }
 
-/// The core/v1 OpenAPI v3 document, built once, and its hash (kubectl
-/// caches documents by the `hash` in their URL).
-fn openapi_v3() -> &'static (Vec<u8>, String) {
-    static DOC: std::sync::OnceLock<(Vec<u8>, String)> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        let body = serde_json::to_vec(&openapi_v3_core()).unwrap_or_default();
-        // Any change of the document (a new peapod) changes the URL.
-        let mut h = std::hash::DefaultHasher::new();
-        std::hash::Hasher::write(&mut h, &body);
-        let hash = format!("{:016X}", std::hash::Hasher::finish(&h));
-        (body, hash)
+/// `GET /apis/<group>`: the legacy `APIGroup`.
+pub async fn api_group(Path(group): Path<String>) -> Result<Response, HttpError> {
+    let doc = resources::api_group(&group).ok_or_else(|| HttpError(peapod_api::ApiError::unknown_path()))?;
+    Ok(json_response("application/json", &doc))
+}
+
+/// `GET /apis/<group>/<version>`: the legacy `APIResourceList` of the group version.
+pub async fn group_version(Path((group, version)): Path<(String, String)>) -> Result<Response, HttpError> {
+    let doc = resources::group_resource_list(&group, &version)
+        .ok_or_else(|| HttpError(peapod_api::ApiError::unknown_path()))?;
+    Ok(json_response("application/json", &doc))
+}
+
+/// One OpenAPI v3 document: its index path (`api/v1`,
+/// `apis/node.k8s.io/v1`), body and hash.
+struct OpenApiDoc {
+    path: String,
+    body: Vec<u8>,
+    hash: String,
+}
+
+/// Every group version served: ("", "v1") first, then the named groups.
+fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![("", "v1")];
+    out.extend(resources::named_groups());
+    out
+}
+
+/// The OpenAPI v3 documents, one per group version, built once; each
+/// with its hash (kubectl caches documents by the `hash` in their URL).
+fn openapi_v3() -> &'static [OpenApiDoc] {
+    static DOCS: std::sync::OnceLock<Vec<OpenApiDoc>> = std::sync::OnceLock::new();
+    DOCS.get_or_init(|| {
+        group_versions()
+            .into_iter()
+            .map(|(group, version)| {
+                let body = serde_json::to_vec(&openapi_v3_group(group, version)).unwrap_or_default();
+                // Any change of the document (a new peapod) changes the URL.
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hasher::write(&mut h, &body);
+                let hash = format!("{:016X}", std::hash::Hasher::finish(&h));
+                let path = if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") };
+                OpenApiDoc { path, body, hash }
+            })
+            .collect()
     })
 }
 
 pub async fn openapi_v3_index() -> Response {
-    let hash = &openapi_v3().1;
-    json_response(
-        "application/json",
-        &json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={hash}")}}}),
-    )
+    let paths: serde_json::Map<String, Value> = openapi_v3()
+        .iter()
+        .map(|d| (d.path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={}", d.path, d.hash)})))
+        .collect();
+    json_response("application/json", &json!({"paths": paths}))
 }
 
 pub async fn openapi_v3_doc(Path(path): Path<String>) -> Result<Response, HttpError> {
-    if path.trim_end_matches('/') != "api/v1" {
-        return Err(HttpError(peapod_api::ApiError::unknown_path()));
-    }
-    let body = openapi_v3().0.clone();
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let wanted = path.trim_end_matches('/');
+    let doc = openapi_v3()
+        .iter()
+        .find(|d| d.path == wanted)
+        .ok_or_else(|| HttpError(peapod_api::ApiError::unknown_path()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], doc.body.clone()).into_response())
 }
 
 fn resource_path(r: &resources::ResourceInfo) -> String {
+    let base =
+        if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
     if r.namespaced {
-        format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
     } else {
-        format!("/api/v1/{}/{{name}}", r.plural)
+        format!("{base}/{}/{{name}}", r.plural)
     }
 }
 
@@ -130,30 +168,35 @@ fn kind_schema(g: &mut schemars::SchemaGenerator, kind: &str) -> Option<String> 
         "Namespace" => g.subschema_for::<core::Namespace>(),
         "Event" => g.subschema_for::<core::Event>(),
         "Node" => g.subschema_for::<core::Node>(),
+        "RuntimeClass" => g.subschema_for::<k8s_openapi::api::node::v1::RuntimeClass>(),
         _ => return None,
     };
     let reference = name.as_value().get("$ref")?.as_str()?;
     Some(reference.trim_start_matches("#/components/schemas/").to_owned())
 }
 
-/// The core/v1 OpenAPI v3 document: one patch operation per kind (for
-/// kubectl's validation check) and the real schemas (for `explain`).
+/// The OpenAPI v3 document of one group version: one patch operation per
+/// kind (for kubectl's validation check) and the real schemas (for `explain`).
 ///
 /// The patch operations deliberately declare no request body: kubectl
 /// computes `apply` patches from the OpenAPI v3 schema only when the
 /// operation lists `application/strategic-merge-patch+json`, and these
 /// schemas lack the patch-strategy extensions; without it kubectl uses its
 /// compiled-in types, which have them.
-fn openapi_v3_core() -> Value {
+fn openapi_v3_group(group: &str, version: &str) -> Value {
     let mut paths = serde_json::Map::new();
     let mut g = schemars::generate::SchemaSettings::openapi3().into_generator();
     let mut kinds = Vec::new();
-    for r in resources::all().iter().filter(|r| r.group.is_empty()) {
-        let gvk = json!({"group": "", "version": r.version, "kind": r.kind});
+    // The apiserver's operation ids: patchCoreV1Pod, patchNodeV1RuntimeClass.
+    let group_word =
+        if group.is_empty() { "Core".to_owned() } else { title_case(group.split('.').next().unwrap_or("")) };
+    let op_prefix = format!("patch{group_word}{}", title_case(version));
+    for r in resources::all().iter().filter(|r| r.group == group && r.version == version) {
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         paths.insert(
             resource_path(r),
             json!({"patch": {
-                "operationId": format!("patchCoreV1{}", r.kind),
+                "operationId": format!("{op_prefix}{}", r.kind),
                 "x-kubernetes-group-version-kind": gvk,
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
                 "responses": {"200": {"description": "OK"}},
@@ -165,7 +208,7 @@ fn openapi_v3_core() -> Value {
     for (kind, version, name) in kinds {
         let name = name.unwrap_or_else(|| format!("io.k8s.api.core.v1.{kind}"));
         let schema = schemas.entry(name).or_insert_with(|| fallback_schema(kind));
-        schema["x-kubernetes-group-version-kind"] = json!([{"group": "", "version": version, "kind": kind}]);
+        schema["x-kubernetes-group-version-kind"] = json!([{"group": group, "version": version, "kind": kind}]);
     }
     json!({
         "openapi": "3.0.0",
@@ -173,6 +216,12 @@ fn openapi_v3_core() -> Value {
         "paths": paths,
         "components": {"schemas": schemas},
     })
+}
+
+/// `node` → `Node`, `v1` → `V1`.
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
 }
 
 /// A minimal schema for a kind k8s-openapi has no type for.
@@ -221,13 +270,13 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
     let info = [pb_bytes(1, b"Kubernetes"), pb_bytes(2, format!("v1.{KUBE_MINOR}.0").as_bytes())].concat();
     doc.extend(pb_bytes(2, &info));
     let mut paths = Vec::new();
-    for r in resources::all().iter().filter(|r| r.group.is_empty()) {
+    for r in resources::all() {
         // QueryParameterSubSchema{in=2,name=4,type=6,unique_items=20 (bool)}
         let mut q = [pb_bytes(2, b"query"), pb_bytes(4, b"fieldValidation"), pb_bytes(6, b"string")].concat();
         q.extend(varint(20 << 3));
         q.push(1);
         let param = pb_bytes(1, &pb_bytes(2, &pb_bytes(3, &q))); // ParametersItem{parameter{non_body{query}}}
-        let yaml = format!("group: \"\"\nkind: {}\nversion: v1\n", r.kind);
+        let yaml = format!("group: \"{}\"\nkind: {}\nversion: {}\n", r.group, r.kind, r.version);
         let ext = pb_bytes(
             13,
             &[pb_bytes(1, b"x-kubernetes-group-version-kind"), pb_bytes(2, &pb_bytes(2, yaml.as_bytes()))].concat(),
@@ -280,7 +329,7 @@ mod tests {
 
     #[test]
     fn v3_has_patch_with_field_validation_per_kind() {
-        let d = openapi_v3_core();
+        let d = openapi_v3_group("", "v1");
         let p = &d["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "Pod");
         assert_eq!(p["parameters"][0]["name"], "fieldValidation");
@@ -294,5 +343,24 @@ mod tests {
         assert_eq!(containers["items"]["$ref"], "#/components/schemas/io.k8s.api.core.v1.Container");
         assert!(schemas["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"].is_string());
         assert!(p.get("requestBody").is_none(), "kubectl must keep computing apply patches from its own types");
+        assert!(d["paths"].as_object().unwrap().keys().all(|k| k.starts_with("/api/v1/")), "core kinds only");
+    }
+
+    #[test]
+    fn v3_node_group_document() {
+        let d = openapi_v3_group("node.k8s.io", "v1");
+        let p = &d["paths"]["/apis/node.k8s.io/v1/runtimeclasses/{name}"]["patch"];
+        assert_eq!(p["operationId"], "patchNodeV1RuntimeClass");
+        assert_eq!(
+            p["x-kubernetes-group-version-kind"],
+            json!({"group": "node.k8s.io", "version": "v1", "kind": "RuntimeClass"})
+        );
+        let schema = &d["components"]["schemas"]["io.k8s.api.node.v1.RuntimeClass"];
+        assert_eq!(schema["x-kubernetes-group-version-kind"][0]["group"], "node.k8s.io");
+        assert!(schema["properties"]["handler"]["description"].is_string(), "explain runtimeclass.handler");
+        let paths: Vec<&str> = openapi_v3().iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["api/v1", "apis/node.k8s.io/v1"]);
+        let text = String::from_utf8_lossy(&openapi_v2_protobuf()).into_owned();
+        assert!(text.contains("group: \"node.k8s.io\"\nkind: RuntimeClass\nversion: v1\n"));
     }
 }

@@ -1,7 +1,7 @@
-//! `/api/v1/...`: one dispatcher parses the path the way the apiserver's
-//! installer lays it out (collection, object, subresource; namespaced or
-//! cluster-scoped) and calls the verb. Handlers only write intent to the
-//! store; the node agent does the work.
+//! `/api/v1/...` and `/apis/<group>/<version>/...`: one dispatcher parses
+//! the path the way the apiserver's installer lays it out (collection,
+//! object, subresource; namespaced or cluster-scoped) and calls the verb.
+//! Handlers only write intent to the store; the node agent does the work.
 
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
@@ -21,14 +21,14 @@ use crate::query::{DeleteOptions, Query};
 use crate::serve::MAX_OBJECT_BODY;
 use crate::{AppState, apply};
 
-/// A parsed `/api/v1/...` path.
+/// A parsed `/api/v1/...` or `/apis/<group>/<version>/...` path.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub res: &'static ResourceInfo,
     pub ns: Option<String>,
     pub name: Option<String>,
     pub sub: Option<String>,
-    /// The legacy `/api/v1/watch/...` form.
+    /// The legacy `.../watch/...` form.
     pub watch: bool,
 }
 
@@ -38,14 +38,31 @@ impl Target {
     }
 }
 
-pub fn parse_target(rest: &str) -> Result<Target, ApiError> {
+/// Parse a request path: `/api/v1/<rest>` (core) or
+/// `/apis/<group>/<version>/<rest>` (named groups).
+pub fn parse_path(path: &str) -> Result<Target, ApiError> {
+    if let Some(rest) = path.strip_prefix("/api/v1/") {
+        return parse_target("", "v1", rest);
+    }
+    let mut parts = path.strip_prefix("/apis/").ok_or_else(ApiError::unknown_path)?.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(group), Some(version), Some(rest)) if !group.is_empty() => parse_target(group, version, rest),
+        _ => Err(ApiError::unknown_path()),
+    }
+}
+
+/// Parse the part of a path after the group version (`namespaces/default/pods/web`).
+pub fn parse_target(group: &str, version: &str, rest: &str) -> Result<Target, ApiError> {
     let mut segs: Vec<&str> = rest.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let watch = segs.first() == Some(&"watch");
     if watch {
         segs.remove(0);
     }
     let lookup = |plural: &str| {
-        resources::all().iter().find(|r| r.plural == plural && r.group.is_empty()).ok_or_else(ApiError::unknown_path)
+        resources::all()
+            .iter()
+            .find(|r| r.plural == plural && r.group == group && r.version == version)
+            .ok_or_else(ApiError::unknown_path)
     };
     let (res, ns, name, sub) =
         if segs.len() >= 3 && segs[0] == "namespaces" && !matches!(segs[2], "status" | "finalize") {
@@ -83,7 +100,7 @@ pub async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
 async fn route(st: AppState, req: Request) -> HttpResult<Response> {
     let path = req.uri().path().to_owned();
     let q = Query::parse(req.uri().query());
-    let t = parse_target(path.strip_prefix("/api/v1/").unwrap_or(""))?;
+    let t = parse_path(&path)?;
     let method = req.method().clone();
     let headers = req.headers().clone();
 
@@ -185,7 +202,7 @@ fn list(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) -> HttpResult
     }
     let list = json!({
         "kind": t.res.list_kind,
-        "apiVersion": "v1",
+        "apiVersion": t.res.api_version(),
         "metadata": meta,
         "items": items.iter().map(|o| o.as_ref().clone()).collect::<Vec<Value>>(),
     });
@@ -245,9 +262,10 @@ fn check_kind(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
     }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if !api_version.is_empty() && api_version != "v1" {
+    let expected = t.res.api_version();
+    if !api_version.is_empty() && api_version != expected {
         return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version (v1)"
+            "the API version in the data ({api_version}) does not match the expected API version ({expected})"
         )));
     }
     if !kind.is_empty() && kind != t.res.kind {
@@ -257,7 +275,7 @@ fn check_kind(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
         )));
     }
     obj["kind"] = json!(t.res.kind);
-    obj["apiVersion"] = json!("v1");
+    obj["apiVersion"] = json!(expected);
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -338,7 +356,10 @@ fn create_object(st: &AppState, t: &Target, q: &Query, obj: Value) -> HttpResult
         prepare_create_meta(t, &mut o)?;
         let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         check_namespace(st, t, &name)?;
-        let Admitted { obj: admitted, warnings } = admission::admit_create(t.res, o, &st.node_name, fv)?;
+        let runtime_class =
+            |name: &str| st.store.get(&ObjKey::new("runtimeclasses", "", name)).map(|o| o.as_ref().clone());
+        let Admitted { obj: admitted, warnings } =
+            admission::admit_create(t.res, o, &st.node_name, &runtime_class, fv)?;
         if q.dry_run() {
             return Ok(json_response(StatusCode::CREATED, &admitted, &warnings));
         }
@@ -639,7 +660,8 @@ fn delete_collection(st: &AppState, t: &Target, q: &Query, body: &[u8]) -> HttpR
             Err(e) => return Err(e),
         }
     }
-    let list = json!({"kind": t.res.list_kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": deleted});
+    let list = json!({"kind": t.res.list_kind, "apiVersion": t.res.api_version(),
+                      "metadata": {"resourceVersion": rv.to_string()}, "items": deleted});
     Ok(json_response(StatusCode::OK, &list, &[]))
 }
 
@@ -649,26 +671,34 @@ mod tests {
 
     #[test]
     fn parses_paths_like_the_apiserver() {
-        let t = parse_target("namespaces/default/pods/web/log").unwrap();
+        let t = parse_target("", "v1", "namespaces/default/pods/web/log").unwrap();
         assert_eq!(
             (t.res.plural, t.ns.as_deref(), t.name.as_deref(), t.sub.as_deref()),
             ("pods", Some("default"), Some("web"), Some("log"))
         );
-        let t = parse_target("namespaces/default/pods").unwrap();
+        let t = parse_target("", "v1", "namespaces/default/pods").unwrap();
         assert_eq!((t.res.plural, t.name.as_deref()), ("pods", None));
-        let t = parse_target("namespaces/kube-system").unwrap();
+        let t = parse_target("", "v1", "namespaces/kube-system").unwrap();
         assert_eq!((t.res.plural, t.name.as_deref()), ("namespaces", Some("kube-system")));
-        let t = parse_target("namespaces/foo/status").unwrap();
+        let t = parse_target("", "v1", "namespaces/foo/status").unwrap();
         assert_eq!((t.res.plural, t.name.as_deref(), t.sub.as_deref()), ("namespaces", Some("foo"), Some("status")));
-        let t = parse_target("pods").unwrap();
+        let t = parse_target("", "v1", "pods").unwrap();
         assert_eq!((t.res.plural, t.ns.as_deref()), ("pods", None));
-        let t = parse_target("watch/namespaces/default/pods").unwrap();
+        let t = parse_target("", "v1", "watch/namespaces/default/pods").unwrap();
         assert!(t.watch);
-        assert!(parse_target("pods/web").is_err(), "namespaced object without a namespace");
-        assert!(parse_target("namespaces/default/nodes").is_err());
-        assert!(parse_target("namespaces/default/widgets").is_err());
-        assert!(parse_target("namespaces/default/pods/web/bogus").is_err());
-        assert!(parse_target("").is_err());
+        assert!(parse_target("", "v1", "pods/web").is_err(), "namespaced object without a namespace");
+        assert!(parse_target("", "v1", "namespaces/default/nodes").is_err());
+        assert!(parse_target("", "v1", "namespaces/default/widgets").is_err());
+        assert!(parse_target("", "v1", "namespaces/default/pods/web/bogus").is_err());
+        assert!(parse_target("", "v1", "").is_err());
+        let t = parse_path("/apis/node.k8s.io/v1/runtimeclasses/gvisor").unwrap();
+        assert_eq!((t.res.kind, t.ns.as_deref(), t.name.as_deref()), ("RuntimeClass", None, Some("gvisor")));
+        assert!(parse_path("/apis/node.k8s.io/v1/watch/runtimeclasses").unwrap().watch);
+        assert!(parse_path("/apis/node.k8s.io/v1/namespaces/default/runtimeclasses/x").is_err(), "cluster-scoped");
+        assert!(parse_path("/apis/node.k8s.io/v1beta1/runtimeclasses").is_err());
+        assert!(parse_path("/apis/apps/v1/runtimeclasses").is_err());
+        assert!(parse_path("/api/v1/runtimeclasses").is_err(), "not a core resource");
+        assert_eq!(parse_path("/api/v1/namespaces/default/pods").unwrap().res.plural, "pods");
     }
 
     #[test]

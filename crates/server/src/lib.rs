@@ -1,8 +1,9 @@
 //! peapod's Kubernetes-compatible API server: the core/v1 subset kubectl
-//! needs (discovery, CRUD, patch and server-side apply, watch, Tables, logs,
-//! exec/attach/port-forward streams) over HTTPS with a bearer token, backed
-//! by the embedded store. Handlers only write intent to the store; the node
-//! agent does the host work.
+//! needs plus node.k8s.io/v1 RuntimeClasses (discovery, CRUD, patch and
+//! server-side apply, watch, Tables, logs, exec/attach/port-forward
+//! streams) over HTTPS with a bearer token, backed by the embedded store.
+//! Handlers only write intent to the store; the node agent does the host
+//! work.
 
 // Handlers return `Result<_, HttpError>` whose error is a full Status body;
 // boxing it would only move the allocation, errors are not a hot path.

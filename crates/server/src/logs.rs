@@ -1,16 +1,17 @@
 //! `pods/log`: read a container's CRI log file (written by its shim) the
 //! way kubelet serves it: tailLines, sinceSeconds/sinceTime, timestamps,
-//! limitBytes, previous, and follow until the container stops.
+//! limitBytes, previous, and follow until the container stops. A plain
+//! read shows the live file only (as kubelet does); follow continues across
+//! the shim's rotations ([`follow`]).
 
 use std::convert::Infallible;
-use std::io::SeekFrom;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -21,6 +22,8 @@ use crate::AppState;
 use crate::error::HttpResult;
 use crate::handlers::Target;
 use crate::query::Query;
+
+mod follow;
 
 /// What a client asked for.
 #[derive(Debug, Clone, Default)]
@@ -183,7 +186,7 @@ async fn stream_file(
     if !o.follow {
         return Ok(());
     }
-    let mut pos = complete as u64;
+    let mut follower = follow::Follower::new(path, f.into_std().await, complete as u64).map_err(|_| ())?;
     let mut pending: Vec<u8> = Vec::new();
     let mut idle_checks = 0u32;
     loop {
@@ -191,10 +194,15 @@ async fn stream_file(
             _ = tx.closed() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
-        f.seek(SeekFrom::Start(pos)).await.map_err(|_| ())?;
-        let mut buf = Vec::new();
-        let n = f.read_to_end(&mut buf).await.map_err(|_| ())?;
-        if n == 0 {
+        let (back, read) = tokio::task::spawn_blocking(move || {
+            let read = follower.read_new();
+            (follower, read)
+        })
+        .await
+        .map_err(|_| ())?;
+        follower = back;
+        let buf = read.map_err(|_| ())?;
+        if buf.is_empty() {
             // kubelet ends a follow when the container is no longer running.
             idle_checks += 1;
             if idle_checks >= 5 && !still_running() {
@@ -203,7 +211,6 @@ async fn stream_file(
             continue;
         }
         idle_checks = 0;
-        pos += n as u64;
         pending.extend_from_slice(&buf);
         let Some(last) = pending.iter().rposition(|b| *b == b'\n') else {
             continue;

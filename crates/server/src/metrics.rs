@@ -34,19 +34,25 @@ struct HttpInner {
 
 /// The apiserver's verb for a request.
 pub fn verb(method: &Method, query: Option<&str>, path: &str) -> &'static str {
+    // The part after the group version: `/api/v1/<rest>` or `/apis/<group>/<version>/<rest>`.
+    let rest = path.strip_prefix("/api/v1/").or_else(|| {
+        let mut parts = path.strip_prefix("/apis/")?.splitn(3, '/');
+        parts.nth(2)
+    });
     let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
-        || path.starts_with("/api/v1/watch/");
+        || rest.is_some_and(|r| r.starts_with("watch/"));
     match *method {
         Method::GET if watch => "WATCH",
         Method::GET => {
+            let Some(rest) = rest else { return "GET" };
             // A collection path ends with a resource plural; an object path has a name after it.
-            let segs: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').filter(|s| !s.is_empty()).collect();
+            let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
             let list = match segs.as_slice() {
                 ["namespaces", _, _] => true,
                 [r] => *r != "namespaces" || segs.len() == 1,
                 _ => false,
             };
-            if list && path.starts_with("/api/v1/") { "LIST" } else { "GET" }
+            if list { "LIST" } else { "GET" }
         }
         Method::POST => "POST",
         Method::PUT => "PUT",
@@ -133,6 +139,10 @@ mod tests {
         assert_eq!(verb(&Method::GET, Some("watch=true"), "/api/v1/namespaces/default/pods"), "WATCH");
         assert_eq!(verb(&Method::GET, Some("limit=500"), "/api/v1/namespaces/default/pods"), "LIST");
         assert_eq!(verb(&Method::GET, None, "/api/v1/pods"), "LIST");
+        assert_eq!(verb(&Method::GET, None, "/apis/node.k8s.io/v1/runtimeclasses"), "LIST");
+        assert_eq!(verb(&Method::GET, None, "/apis/node.k8s.io/v1/runtimeclasses/kata"), "GET");
+        assert_eq!(verb(&Method::GET, None, "/apis/node.k8s.io/v1/watch/runtimeclasses"), "WATCH");
+        assert_eq!(verb(&Method::GET, None, "/apis/node.k8s.io/v1"), "GET");
         assert_eq!(verb(&Method::GET, None, "/api/v1/namespaces/default/pods/web"), "GET");
         assert_eq!(verb(&Method::GET, None, "/api/v1/namespaces"), "LIST");
         assert_eq!(verb(&Method::GET, None, "/api/v1/namespaces/default"), "GET");

@@ -59,7 +59,7 @@ pub async fn serve(st: &AppState, t: &Target, q: &Query, headers: &HeaderMap) ->
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
                 _ = bookmark.tick(), if bookmarks => {
-                    let obj = json!({"kind": t.res.kind, "apiVersion": "v1", "metadata": {"resourceVersion": watch.resource_version().to_string()}});
+                    let obj = json!({"kind": t.res.kind, "apiVersion": t.res.api_version(), "metadata": {"resourceVersion": watch.resource_version().to_string()}});
                     if send(&tx, "BOOKMARK", obj).await.is_err() { return; }
                     continue;
                 }

@@ -169,5 +169,12 @@ mod tests {
         let err = strategic_merge_patch("Widget", &json!({}), &json!({})).unwrap_err();
         assert_eq!(err.to_api_error().code, 415);
         assert!(matches!(strategic_merge_patch("Pod", &json!({}), &json!([1])), Err(PatchError::Decode(_))));
+        // RuntimeClass (what `kubectl apply` sends on update): labels merge, tolerations are atomic.
+        let rc = json!({"handler": "runsc", "metadata": {"name": "g", "labels": {"a": "1"}},
+                        "scheduling": {"tolerations": [{"key": "x", "operator": "Exists"}]}});
+        let p = json!({"metadata": {"labels": {"b": "2"}}, "scheduling": {"tolerations": [{"key": "y", "operator": "Exists"}]}});
+        let got = strategic_merge_patch("RuntimeClass", &rc, &p).unwrap();
+        assert_eq!(got["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(got["scheduling"]["tolerations"], json!([{"key": "y", "operator": "Exists"}]));
     }
 }

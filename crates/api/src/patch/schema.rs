@@ -61,7 +61,7 @@ const fn by_key(key: &'static str, elem: Option<&'static str>) -> FieldMeta {
 
 const PRIMITIVE_SET: FieldMeta = FieldMeta { elem: None, strategy: Strategy::Merge { key: None } };
 
-/// The core/v1 kinds served, with their nested structs.
+/// The kinds served (core/v1 and node.k8s.io/v1), with their nested structs.
 pub(crate) static CORE: Schema = Schema::new(&[
     ("Pod", "metadata", nested("ObjectMeta")),
     ("Pod", "spec", nested("PodSpec")),
@@ -74,6 +74,8 @@ pub(crate) static CORE: Schema = Schema::new(&[
     ("Node", "metadata", nested("ObjectMeta")),
     ("Node", "spec", nested("NodeSpec")),
     ("Node", "status", nested("NodeStatus")),
+    // node.k8s.io/v1: no merge keys below metadata (tolerations are atomic there).
+    ("RuntimeClass", "metadata", nested("ObjectMeta")),
     ("ObjectMeta", "ownerReferences", by_key("uid", None)),
     ("ObjectMeta", "finalizers", PRIMITIVE_SET),
     // volumes and resourceClaims are "merge,retainKeys"; retainKeys only
@@ -103,5 +105,5 @@ pub(crate) static CORE: Schema = Schema::new(&[
 
 /// The root type for a kind, if strategic merge patch is supported for it.
 pub(crate) fn root_type(kind: &str) -> Option<&'static str> {
-    ["Pod", "ConfigMap", "Secret", "Event", "Namespace", "Node"].into_iter().find(|k| *k == kind)
+    ["Pod", "ConfigMap", "Secret", "Event", "Namespace", "Node", "RuntimeClass"].into_iter().find(|k| *k == kind)
 }

@@ -100,6 +100,7 @@ fn columns(resource: &str) -> Vec<Column> {
         "secrets" => other::secret_columns(),
         "namespaces" => other::namespace_columns(),
         "nodes" => other::node_columns(),
+        "runtimeclasses" => other::runtime_class_columns(),
         _ => other::default_columns(),
     }
 }
@@ -112,6 +113,7 @@ fn row(resource: &str, obj: &Value, now: Timestamp) -> Row {
         "secrets" => other::secret_row(obj, now),
         "namespaces" => other::namespace_row(obj, now),
         "nodes" => other::node_row(obj, now),
+        "runtimeclasses" => other::runtime_class_row(obj, now),
         _ => other::default_row(obj),
     }
 }
@@ -217,6 +219,17 @@ mod tests {
         assert_eq!(none["rows"][0]["object"], Value::Null);
         assert_eq!(IncludeObject::parse(""), Some(IncludeObject::Metadata));
         assert_eq!(IncludeObject::parse("bogus"), None);
+    }
+
+    #[test]
+    fn runtime_class_rows() {
+        let rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "handler": "crun",
+                        "metadata": {"name": "fast", "creationTimestamp": "2025-01-01T00:00:00Z"}});
+        let t = build_table("runtimeclasses", &[&rc], now(), IncludeObject::Metadata);
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Name", "Handler", "Age"]);
+        assert_eq!(t["rows"][0]["cells"], json!(["fast", "crun", "10m"]));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Rows of the simpler kinds: ConfigMap (NAME DATA AGE), Secret (NAME TYPE
 //! DATA AGE), Namespace (NAME STATUS AGE), Node (NAME STATUS ROLES AGE
-//! VERSION + wide addresses and node info), and the generic NAME CREATED AT.
+//! VERSION + wide addresses and node info), RuntimeClass (NAME HANDLER
+//! AGE), and the generic NAME CREATED AT.
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -138,6 +139,16 @@ pub(super) fn node_row(node: &Value, now: Timestamp) -> Row {
         json!(unknown_if_empty(text(node, "/status/nodeInfo/kernelVersion"))),
         json!(unknown_if_empty(text(node, "/status/nodeInfo/containerRuntimeVersion"))),
     ])
+}
+
+const HANDLER_DESCRIPTION: &str = "handler specifies the underlying runtime and configuration that the CRI implementation will use to handle pods of this class. The possible values are specific to the node & CRI configuration.  It is assumed that all handlers are available on every node, and handlers of the same name are equivalent on every node. For example, a handler called \"runc\" might specify that the runc OCI runtime (using native Linux containers) will be used to run the containers in a pod. The Handler must be lowercase, conform to the DNS Label (RFC 1123) requirements, and is immutable.";
+
+pub(super) fn runtime_class_columns() -> Vec<Column> {
+    vec![Column::name_column(), Column::new("Handler", "string", HANDLER_DESCRIPTION), Column::age_column()]
+}
+
+pub(super) fn runtime_class_row(obj: &Value, now: Timestamp) -> Row {
+    Row::new(vec![json!(text(obj, "/metadata/name")), json!(text(obj, "/handler")), age(obj, now)])
 }
 
 pub(super) fn default_columns() -> Vec<Column> {

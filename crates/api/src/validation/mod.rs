@@ -12,7 +12,7 @@
 //! `container` (per-container rules), `mounts`, `resources`, `probes`,
 //! `security`, `volume`, `pod_update` (immutability), `pod_ephemeral`
 //! (the `ephemeralcontainers` subresource), `config` (ConfigMap,
-//! Secret), `namespace`.
+//! Secret), `namespace`, `runtime_class` (node.k8s.io RuntimeClass).
 
 mod config;
 mod container;
@@ -27,6 +27,7 @@ mod pod_ephemeral;
 mod pod_update;
 mod probes;
 mod resources;
+mod runtime_class;
 mod security;
 mod volume;
 
@@ -42,6 +43,7 @@ pub use namespace::{validate_namespace, validate_namespace_update};
 pub use pod::{MIRROR_POD_ANNOTATION, validate_pod, validate_pod_spec};
 pub use pod_ephemeral::{ephemeral_containers_update, validate_pod_ephemeral_containers_update};
 pub use pod_update::{UPDATABLE_POD_SPEC_FIELDS, validate_pod_status_update, validate_pod_update};
+pub use runtime_class::{validate_runtime_class, validate_runtime_class_update};
 
 /// An optional string as Go's zero value: `""` when unset.
 fn or_empty(v: &Option<String>) -> &str {

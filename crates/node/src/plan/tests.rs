@@ -49,6 +49,7 @@ fn sandbox(id: &str, attempt: u32, ready: bool) -> PodSandboxStatus {
         annotations: BTreeMap::new(),
         host_network: false,
         netns_path: None,
+        runtime_handler: "runc".into(),
     }
 }
 

@@ -59,6 +59,7 @@ fn observed(containers: Vec<ContainerStatus>) -> Observed {
             annotations: BTreeMap::new(),
             host_network: false,
             netns_path: None,
+            runtime_handler: "runc".into(),
         }],
         containers,
     }

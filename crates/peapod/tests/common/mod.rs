@@ -312,10 +312,11 @@ impl Daemon {
                 found.push(format!("state file {}", e.path().display()));
             }
         }
-        let runc = Command::new("runc").arg("--root").arg(self.state_dir().join("runc")).args(["list", "-q"]).output();
-        if let Ok(o) = runc {
-            for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
-                found.push(format!("runc container {id}"));
+        for root in runc_roots(&self.state_dir()) {
+            if let Ok(o) = Command::new("runc").arg("--root").arg(&root).args(["list", "-q"]).output() {
+                for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
+                    found.push(format!("runc container {id} (root {})", root.display()));
+                }
             }
         }
         for h in ["memory", "cpu", "pids", "systemd", "unified"] {
@@ -473,10 +474,11 @@ impl Daemon {
 
     /// Last resort cleanup of whatever a failed test left.
     fn force_clean(&mut self) {
-        let state = self.state_dir();
-        if let Ok(o) = Command::new("runc").arg("--root").arg(state.join("runc")).args(["list", "-q"]).output() {
-            for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
-                let _ = Command::new("runc").arg("--root").arg(state.join("runc")).args(["delete", "-f", id]).output();
+        for root in runc_roots(&self.state_dir()) {
+            if let Ok(o) = Command::new("runc").arg("--root").arg(&root).args(["list", "-q"]).output() {
+                for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()) {
+                    let _ = Command::new("runc").arg("--root").arg(&root).args(["delete", "-f", id]).output();
+                }
             }
         }
         for p in self.pod_processes() {
@@ -592,6 +594,13 @@ pub fn spawn_in_tty(cmd: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("running script (util-linux)")
+}
+
+/// The runc state roots of a daemon: the default handler's and one per
+/// other runtime handler (`<state>/runtimes/<handler>`).
+pub fn runc_roots(state: &Path) -> Vec<PathBuf> {
+    let handlers = std::fs::read_dir(state.join("runtimes")).into_iter().flatten().flatten().map(|e| e.path());
+    std::iter::once(state.join("runc")).chain(handlers).collect()
 }
 
 pub fn tail(s: &str, n: usize) -> String {
