@@ -340,9 +340,12 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     };
     // Ephemeral containers first, as kubelet does: a pod stuck in its init
     // containers can still be debugged.
+    let mut started = false;
     for &i in &a.start_ephemeral {
         let c = ephemeral_as_container(&ephemeral_containers(pod)[i]);
-        if !start_container(ctx, pod, &c, Kind::Ephemeral, &start_ctx).await {
+        if start_container(ctx, pod, &c, Kind::Ephemeral, &start_ctx).await {
+            started = true;
+        } else {
             requeue = requeue.min(Duration::from_secs(2));
         }
     }
@@ -353,17 +356,27 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
             requeue = requeue.min(Duration::from_secs(2));
             break;
         }
+        started = true;
         if !is_sidecar(c) {
             break;
         }
     }
     // App containers together: they do not depend on each other.
     let starts = a.start.iter().map(|&i| start_container(ctx, pod, &app_containers(pod)[i], Kind::App, &start_ctx));
-    if join_all(starts).await.iter().any(|ok| !ok) {
+    let results = join_all(starts).await;
+    if results.iter().any(|ok| !ok) {
         requeue = requeue.min(Duration::from_secs(2));
     }
+    started |= results.iter().any(|ok| *ok);
     for id in &a.remove {
         let _ = ctx.runtime.remove_container(id).await;
+    }
+    // A start can let the next step go (the init container after a
+    // sidecar, the app containers after the last init container). kubelet
+    // learns of it from PLEG's ContainerStarted event; the runtime here
+    // reports exits only, so sync again right away instead.
+    if started {
+        requeue = Duration::ZERO;
     }
     requeue
 }
