@@ -63,6 +63,8 @@ pub struct FileConfig {
     #[serde(rename = "imageGCMinAge", skip_serializing_if = "Option::is_none")]
     pub image_gc_min_age: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_frequency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
@@ -129,6 +131,7 @@ impl FileConfig {
             image_gc_high_threshold: Some(threshold_text(a.image_gc_high_threshold)),
             image_gc_low_threshold: Some(threshold_text(a.image_gc_low_threshold)),
             image_gc_min_age: Some(format!("{}s", a.image_gc_min_age.as_secs())),
+            sync_frequency: Some(format!("{}s", a.sync_frequency.as_secs())),
             log_format: Some(a.log_format.clone()),
             log_level: Some(a.log_level.clone()),
             stop_pods_on_exit: Some(a.stop_pods_on_exit),
@@ -229,6 +232,11 @@ pub fn apply_file(a: &mut ServeArgs, m: &clap::ArgMatches) -> Result<(), ConfigE
         && let Some(t) = &f.image_gc_min_age
     {
         a.image_gc_min_age = crate::serve::parse_duration(t).map_err(|e| bad("imageGCMinAge", e))?;
+    }
+    if !explicit("sync_frequency")
+        && let Some(t) = &f.sync_frequency
+    {
+        a.sync_frequency = crate::serve::parse_duration(t).map_err(|e| bad("syncFrequency", e))?;
     }
     if !explicit("container_log_max_size")
         && let Some(t) = &f.container_log_max_size

@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// Image GC never deletes images first seen less than this long ago (90s, 2m, 1h).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub image_gc_min_age: Duration,
+    /// How often every pod is synced even if nothing happened (kubelet's syncFrequency).
+    /// Container and pause exits, probe results and API changes sync a pod at once.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub sync_frequency: Duration,
     /// Rotate a container's log before it grows past this size (a quantity: 10Mi, 500Ki).
     #[arg(long, default_value = "10Mi", value_parser = parse_size)]
     pub container_log_max_size: u64,
@@ -193,6 +197,10 @@ pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
     }
     if let Some(bad) = a.node_label.iter().find(|kv| !kv.contains('=')) {
         eprintln!("error: --node-label {bad:?}: expected KEY=VALUE");
+        return 1;
+    }
+    if a.sync_frequency.is_zero() {
+        eprintln!("error: --sync-frequency must be more than 0s");
         return 1;
     }
     if let Err(e) = peapod_node::podconfig::check_unsafe_sysctl_patterns(&a.allowed_unsafe_sysctls) {
@@ -450,7 +458,7 @@ async fn run(a: ServeArgs) -> Result<()> {
     let node = Node::new(
         NodeConfig {
             settings,
-            resync: Duration::from_secs(10),
+            resync: a.sync_frequency,
             max_pods: a.max_pods,
             runtime_version: runc_version,
             node_labels: a.node_labels(),
