@@ -6,6 +6,7 @@ mod bench;
 mod completion;
 mod config;
 mod doctor;
+mod heap;
 mod install;
 mod serve;
 

@@ -497,6 +497,7 @@ async fn run(a: ServeArgs) -> Result<()> {
         metrics: Default::default(),
     };
     tokio::spawn(peapod_server::namespaces::run(state.clone()));
+    tokio::spawn(crate::heap::trim_loop());
     let events = runtime.subscribe();
     let n = node.clone();
     tokio::spawn(async move { n.run(events).await });
