@@ -292,9 +292,13 @@ impl RuncRuntime {
             }
             inner.containers.lock().expect("lock").insert(rec.id.clone(), rec);
         }
-        // Creation was interrupted before the shim reported: nothing of it is usable.
+        // Creation was interrupted before the shim reported: nothing of it
+        // is usable. Its shim (and the runc it runs) may still be at work on
+        // the bundle, and would recreate what the removal takes away: stop
+        // them first.
         for id in half_made {
             tracing::info!(container = %id, "removing a container whose creation was interrupted");
+            kill_bundle_processes(&inner.container_dir(&id)).await;
             let _ = self.remove_container_impl(&id).await;
         }
         // A sandbox whose setup was interrupted before its infra pid was
@@ -448,6 +452,32 @@ pub(crate) fn new_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Processes whose command line names `bundle` as an argument: a shim
+/// (`--bundle DIR`) or the `runc create --bundle DIR` it runs.
+fn bundle_processes(bundle: &Path) -> Vec<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let want = bundle.as_os_str().as_bytes();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmd.split(|b| *b == 0).any(|arg| arg == want)
+        })
+        .collect()
+}
+
+/// SIGKILL every process working on `bundle` and wait (briefly) until they are gone.
+async fn kill_bundle_processes(bundle: &Path) {
+    for pid in bundle_processes(bundle) {
+        let Some(p) = rustix::process::Pid::from_raw(pid) else { continue };
+        let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else { continue };
+        tracing::info!(pid, bundle = %bundle.display(), "killing a process left working on an interrupted container");
+        let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), wait_pid_exit(pid)).await;
+    }
+}
+
 /// Wait until a process (not necessarily our child) has exited, via a pidfd.
 pub(crate) async fn wait_pid_exit(pid: i32) {
     let Some(p) = rustix::process::Pid::from_raw(pid) else {
@@ -556,5 +586,29 @@ impl RuntimeService for RuncRuntime {
         timeout: std::time::Duration,
     ) -> Result<ExecResult, RuntimeError> {
         self.exec_sync_impl(id, cmd, timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn processes_working_on_a_bundle_are_found_and_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("containers").join("abc");
+        let other = dir.path().join("containers").join("abcd");
+        let spawn = |b: &Path| {
+            std::process::Command::new("sh").args(["-c", "sleep 30", "sh", "--bundle"]).arg(b).spawn().unwrap()
+        };
+        let (mut mine, mut theirs) = (spawn(&bundle), spawn(&other));
+        let found = bundle_processes(&bundle);
+        assert_eq!(found, vec![mine.id() as i32], "the exact path only");
+        kill_bundle_processes(&bundle).await;
+        let st = mine.wait().unwrap();
+        assert!(!st.success(), "killed: {st}");
+        assert!(theirs.try_wait().unwrap().is_none(), "another bundle's process is left alone");
+        let _ = theirs.kill();
+        let _ = theirs.wait();
     }
 }
