@@ -9,39 +9,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-
-/// Longest one kubectl command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Run the real kubectl against the daemon with `stdin` piped in (then
-/// closed); killed after [`COMMAND_TIMEOUT`].
-fn kubectl(d: &Daemon, args: &[&str], stdin: &[u8]) -> Output {
-    kubectl_at(&kubectl_path(), d, args, stdin)
-}
-
-/// [`kubectl`] with another kubectl binary.
-fn kubectl_at(bin: &std::path::Path, d: &Daemon, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin)
-        .arg("--kubeconfig")
-        .arg(&d.kubeconfig)
-        .arg("--cache-dir")
-        .arg(d.dir.path().join("kube-cache"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl");
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin);
-    drop(input);
-    wait_or_kill(child, COMMAND_TIMEOUT)
-}
 
 fn kubectl_path() -> std::path::PathBuf {
     common::kubectl()
@@ -65,7 +36,7 @@ fn debug_in_tty(d: &Daemon, args: &str) -> String {
         let _ = w.write_all(b"exit 0\n");
         std::thread::sleep(Duration::from_millis(500));
     });
-    let out = wait_or_kill(child, COMMAND_TIMEOUT);
+    let out = wait_or_kill(child, Duration::from_secs(60));
     let _ = typist.join();
     text(&out.stdout).replace('\r', "")
 }
@@ -85,8 +56,7 @@ fn kubectl_debug_shares_the_target_pid_namespace() {
     d.wait_running("dbgpod");
 
     // The main resource refuses ephemeral containers, as the apiserver does.
-    let bad = kubectl(
-        &d,
+    let bad = d.kubectl(
         &[
             "patch",
             "pod",
@@ -100,8 +70,7 @@ fn kubectl_debug_shares_the_target_pid_namespace() {
     assert!(!bad.status.success(), "patching the pod itself must fail: {}", text(&bad.stdout));
     assert!(text(&bad.stderr).contains("pod updates may not change fields"), "{}", text(&bad.stderr));
 
-    let out = kubectl(
-        &d,
+    let out = d.kubectl(
         &[
             "debug",
             "-i",
@@ -147,7 +116,7 @@ fn kubectl_debug_shares_the_target_pid_namespace() {
     assert_eq!(ready.unwrap_or(Value::Null)["status"], "True");
 
     // Its logs are served like any container's.
-    let logs = kubectl(&d, &["logs", "dbgpod", "-c", "dbg"], b"");
+    let logs = d.kubectl(&["logs", "dbgpod", "-c", "dbg"], b"");
     assert!(text(&logs.stdout).contains("host=dbgpod"), "logs: {} {}", text(&logs.stdout), text(&logs.stderr));
 
     // Never restarted: still one instance after another sync.
@@ -191,14 +160,14 @@ fn kubectl_debug_shares_the_target_pid_namespace() {
     if old.exists() {
         let args = ["debug", "-i", "dbgpod", "--image=busybox", "--target=app", "-c", "dbg127", "--"];
         let cmd = ["sh", "-c", "sleep 1; echo host=$(cat /etc/hostname) pid1=$(cat /proc/1/cmdline | tr '\\0' ' ')"];
-        let out = kubectl_at(old, &d, &[&args[..], &cmd[..]].concat(), b"");
+        let out = d.kubectl_at(old, &[&args[..], &cmd[..]].concat(), b"");
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "kubectl 1.27 debug: {stdout}\n{stderr}");
         assert!(stdout.contains("host=dbgpod pid1=sleep 3600"), "kubectl 1.27:\n{stdout}\nstderr: {stderr}");
         assert!(!stderr.contains("couldn't attach"), "kubectl 1.27 attached: {stderr}");
     }
 
-    let del = kubectl(&d, &["delete", "pod", "dbgpod", "--wait=true"], b"");
+    let del = d.kubectl(&["delete", "pod", "dbgpod", "--wait=true"], b"");
     assert!(del.status.success(), "delete: {}", text(&del.stderr));
     d.wait_gone("dbgpod", Duration::from_secs(20));
     d.assert_clean();

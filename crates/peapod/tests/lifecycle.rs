@@ -569,7 +569,7 @@ fn security_contexts_and_termination_messages() {
 
 /// kubectl against this daemon; returns (success, stdout+stderr).
 fn kubectl_run(d: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = Command::new(kubectl()).args(args).env("KUBECONFIG", &d.kubeconfig).output().unwrap();
+    let out = d.kubectl(args, b"");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }

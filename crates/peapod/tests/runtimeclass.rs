@@ -7,36 +7,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
 
-/// kubectl against the daemon (its own discovery cache), with `stdin`.
-fn kubectl(d: &Daemon, args: &[&str], stdin: &str) -> Output {
-    let mut c = Command::new(kubectl_path())
-        .arg("--kubeconfig")
-        .arg(&d.kubeconfig)
-        .arg("--cache-dir")
-        .arg(d.dir.path().join("kubectl-cache"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl");
-    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    c.wait_with_output().unwrap()
-}
-
-fn kubectl_path() -> std::path::PathBuf {
-    common::kubectl()
-}
-
 fn kubectl_ok(d: &Daemon, args: &[&str], stdin: &str) -> String {
-    let out = kubectl(d, args, stdin);
+    let out = d.kubectl(args, stdin.as_bytes());
     assert!(
         out.status.success(),
         "kubectl {args:?} failed:\n{}\n{}",
@@ -85,7 +62,7 @@ fn runtime_class_handlers_pick_the_oci_runtime() {
         "{resources}"
     );
     assert!(kubectl_ok(&d, &["explain", "runtimeclass.handler"], "").contains("handler"));
-    let out = kubectl(&d, &["patch", "runtimeclass", "traced", "--type=merge", "-p", r#"{"handler":"other"}"#], "");
+    let out = d.kubectl(&["patch", "runtimeclass", "traced", "--type=merge", "-p", r#"{"handler":"other"}"#], b"");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("handler: Invalid value: \"other\": field is immutable"), "{err}");
 
@@ -132,7 +109,7 @@ fn runtime_class_handlers_pick_the_oci_runtime() {
     assert_eq!(lost["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating", "{lost}");
 
     // A class that does not exist: the pod is refused at admission.
-    let out = kubectl(&d, &["apply", "-f", "-"], &pod_yaml("ghost", Some("missing")));
+    let out = d.kubectl(&["apply", "-f", "-"], pod_yaml("ghost", Some("missing")).as_bytes());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("pods \"ghost\" is forbidden: pod rejected: RuntimeClass \"missing\" not found"), "{err}");

@@ -467,6 +467,32 @@ impl Daemon {
     }
 
     /// An API client for this daemon (HTTP/2, like `peapod` and kubectl).
+    /// The real kubectl against this daemon (its own discovery cache), with
+    /// `stdin` piped in and closed; killed after a minute.
+    pub fn kubectl(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.kubectl_at(&kubectl(), args, stdin)
+    }
+
+    /// [`Daemon::kubectl`] with another kubectl binary.
+    pub fn kubectl_at(&self, bin: &Path, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(bin)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kube-cache"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running kubectl");
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin);
+        drop(input);
+        wait_or_kill(child, Duration::from_secs(60))
+    }
+
     pub fn client(&self) -> peapod_cli::client::Client {
         let access = peapod_cli::kubeconfig::load_access(&self.kubeconfig, None).expect("kubeconfig");
         peapod_cli::client::Client::new(&access, None, 0).expect("API client")
