@@ -162,15 +162,10 @@ fn mirror_reference_errors(pod: &Pod) -> Vec<FieldError> {
             ));
         }
     }
-    let containers = spec.init_containers.iter().flatten().map(|c| ("initContainers", c));
-    let containers = containers.chain(spec.containers.iter().map(|c| ("containers", c)));
-    let mut counts = std::collections::HashMap::new();
-    for (list, c) in containers {
-        let i = {
-            let n = counts.entry(list).or_insert(0usize);
-            *n += 1;
-            *n - 1
-        };
+    let lists =
+        [("initContainers", spec.init_containers.as_deref().unwrap_or_default()), ("containers", &spec.containers)];
+    let containers = lists.into_iter().flat_map(|(list, cs)| cs.iter().enumerate().map(move |(i, c)| (list, i, c)));
+    for (list, i, c) in containers {
         let cp = sp.child(list).index(i);
         for (j, e) in c.env.iter().flatten().enumerate() {
             let Some(from) = &e.value_from else { continue };

@@ -5,6 +5,11 @@ use std::sync::Mutex;
 
 use jiff::{SignedDuration, Timestamp};
 
+/// `t` without its fraction: API timestamps (metav1.Time) have whole seconds.
+pub fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }

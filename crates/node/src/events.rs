@@ -163,7 +163,7 @@ impl EventRecorder {
         let message = message.as_str();
         // A combined event is one object whatever its latest message says.
         let key = if combined { aggregate_key } else { format!("{aggregate_key}\u{0}{message}") };
-        let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()).to_string();
+        let now = crate::clock::whole_seconds(Timestamp::now()).to_string();
         let existing = self.seen.lock().expect("lock").get(&key).cloned();
         if let Some(name) = existing {
             let r = self.store.update_with(&ObjKey::new("events", ns, &name), |cur| -> Result<Mutation, ()> {

@@ -48,7 +48,7 @@ impl HostFacts {
 }
 
 fn now() -> String {
-    Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()).to_string()
+    crate::clock::whole_seconds(Timestamp::now()).to_string()
 }
 
 fn conditions(ts: &str, prev: Option<&Value>) -> Value {

@@ -27,6 +27,7 @@ use peapod_api::static_pod::{CONFIG_SEEN_ANNOTATION, decode_manifest, mirror_of,
 use peapod_runtime::RuntimeService;
 use peapod_store::{ObjKey, Preconditions};
 
+use crate::clock::whole_seconds;
 use crate::events::{EventType, InvolvedObject};
 use crate::{Ctx, PodEntry, ensure_worker};
 
@@ -142,7 +143,6 @@ fn full_name(p: &Value) -> String {
 /// vanished ones stop. Returns the UIDs whose workers need a sync.
 pub(crate) fn reconcile<R: RuntimeService>(ctx: &Ctx<R>, desired: BTreeMap<String, Value>) -> Vec<String> {
     let now = ctx.clock.now();
-    let seconds = |t: jiff::Timestamp| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string();
     let mut poke = Vec::new();
     let mut gone_mirrors = Vec::new();
     {
@@ -155,7 +155,7 @@ pub(crate) fn reconcile<R: RuntimeService>(ctx: &Ctx<R>, desired: BTreeMap<Strin
             let grace = e.obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
             let mut obj = e.obj.as_ref().clone();
             let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
-            obj["metadata"]["deletionTimestamp"] = json!(seconds(at));
+            obj["metadata"]["deletionTimestamp"] = json!(whole_seconds(at).to_string());
             obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             gone_mirrors.push((full_name(&obj), uid.clone()));
             e.obj = Arc::new(obj);
@@ -276,7 +276,7 @@ fn ensure_mirror<R: RuntimeService>(ctx: &Ctx<R>, key: &ObjKey, uid: &str, cur: 
         .store
         .get(&ObjKey::new("nodes", "", &ctx.cfg.settings.node_name))
         .and_then(|n| n.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned));
-    let now = jiff::Timestamp::from_second(ctx.clock.now().as_second()).unwrap_or_else(|_| ctx.clock.now());
+    let now = whole_seconds(ctx.clock.now());
     let mirror = mirror_pod(&entry, &uuid::Uuid::new_v4().to_string(), &now.to_string(), node_uid.as_deref());
     if let Err(e) = ctx.store.create(key, mirror) {
         note_mirror_problem(

@@ -69,7 +69,7 @@ pub enum PodOutcome {
 pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 fn seconds(t: Timestamp) -> Time {
-    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
+    Time(crate::clock::whole_seconds(t))
 }
 
 fn terminated(c: &ContainerStatus, messages: &HashMap<String, String>) -> ContainerStateTerminated {
