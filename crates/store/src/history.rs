@@ -10,7 +10,8 @@
 //! Events are kept serialized (the JSON the write already produced for
 //! SQLite): a decoded pod is about ten times the size of its JSON, and the
 //! history exists for the rare watch that resumes or lags, which pays the
-//! decoding. Like the apiserver's watch cache, the ring keeps what is fresh:
+//! decoding — after the store lock is released: under the lock a replay only
+//! copies [`Recorded`] events (an `Arc` of the text each). Like the apiserver's watch cache, the ring keeps what is fresh:
 //! at most `capacity` events, and none older than [`FRESH`] beyond the
 //! newest [`MIN_KEEP`].
 
@@ -28,15 +29,35 @@ pub(crate) const FRESH: Duration = Duration::from_secs(75);
 pub(crate) const MIN_KEEP: usize = 100;
 
 /// One recorded event: its identity and the object's JSON.
-#[derive(Debug)]
-struct Entry {
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
     kind: EventType,
     resource: String,
     namespace: String,
     name: String,
     rv: u64,
+    body: Arc<str>,
+}
+
+impl Recorded {
+    /// The event with its object decoded.
+    pub(crate) fn decode(self) -> WatchEvent {
+        WatchEvent {
+            kind: self.kind,
+            resource: self.resource,
+            namespace: self.namespace,
+            name: self.name,
+            rv: self.rv,
+            // The text came from serializing a Value: it parses back.
+            object: Arc::new(serde_json::from_str(&self.body).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
     at: Instant,
-    body: Box<str>,
+    event: Recorded,
 }
 
 #[derive(Debug)]
@@ -64,21 +85,21 @@ impl History {
 
     /// Appends the newest event (`body`: its object as JSON), dropping the
     /// oldest beyond capacity and those no longer fresh.
-    pub(crate) fn push(&mut self, event: &WatchEvent, body: Box<str>) {
+    pub(crate) fn push(&mut self, event: &WatchEvent, body: String) {
         self.push_at(event, body, Instant::now());
     }
 
-    fn push_at(&mut self, event: &WatchEvent, body: Box<str>, now: Instant) {
-        debug_assert!(self.events.back().is_none_or(|last| last.rv < event.rv));
-        self.events.push_back(Entry {
+    fn push_at(&mut self, event: &WatchEvent, body: String, now: Instant) {
+        debug_assert!(self.events.back().is_none_or(|last| last.event.rv < event.rv));
+        let event = Recorded {
             kind: event.kind,
             resource: event.resource.clone(),
             namespace: event.namespace.clone(),
             name: event.name.clone(),
             rv: event.rv,
-            at: now,
-            body,
-        });
+            body: body.into(),
+        };
+        self.events.push_back(Entry { at: now, event });
         while self.events.len() > self.capacity
             || (self.events.len() > MIN_KEEP && self.events.front().is_some_and(|e| now.duration_since(e.at) > FRESH))
         {
@@ -86,7 +107,7 @@ impl History {
                 break;
             };
             // Revisions only grow, so the last drop is the newest dropped.
-            self.dropped.insert(old.resource, old.rv);
+            self.dropped.insert(old.event.resource, old.event.rv);
         }
     }
 
@@ -97,21 +118,13 @@ impl History {
     }
 
     /// Events with revision greater than `after` that `keep` accepts
-    /// (resource, namespace), oldest first, decoded.
-    pub(crate) fn since(&self, after: u64, keep: impl Fn(&str, &str) -> bool) -> VecDeque<WatchEvent> {
-        let start = self.events.partition_point(|e| e.rv <= after);
+    /// (resource, namespace), oldest first, still encoded.
+    pub(crate) fn since(&self, after: u64, keep: impl Fn(&str, &str) -> bool) -> Vec<Recorded> {
+        let start = self.events.partition_point(|e| e.event.rv <= after);
         self.events
             .range(start..)
-            .filter(|e| keep(&e.resource, &e.namespace))
-            .map(|e| WatchEvent {
-                kind: e.kind,
-                resource: e.resource.clone(),
-                namespace: e.namespace.clone(),
-                name: e.name.clone(),
-                rv: e.rv,
-                // The text came from serializing a Value: it parses back.
-                object: Arc::new(serde_json::from_str(&e.body).unwrap_or(Value::Null)),
-            })
+            .filter(|e| keep(&e.event.resource, &e.event.namespace))
+            .map(|e| e.event.clone())
             .collect()
     }
 }
@@ -132,7 +145,7 @@ mod tests {
     }
 
     fn push(h: &mut History, e: WatchEvent) {
-        let body = e.object.to_string().into_boxed_str();
+        let body = e.object.to_string();
         h.push(&e, body);
     }
 
@@ -149,9 +162,9 @@ mod tests {
         assert_eq!(rvs(&h, 0), [13, 14, 15]);
         assert_eq!(rvs(&h, 13), [14, 15]);
         assert_eq!(rvs(&h, 15), Vec::<u64>::new());
-        let back = h.since(14, |_, _| true);
-        assert_eq!(back[0].object["rv"], 15, "the object decodes back");
-        assert_eq!(back[0].name, "o15");
+        let back = h.since(14, |_, _| true).remove(0).decode();
+        assert_eq!(back.object["rv"], 15, "the object decodes back");
+        assert_eq!(back.name, "o15");
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl State {
             rv,
             object: Arc::clone(&obj),
         });
-        self.history.push(&event, body.into_boxed_str());
+        self.history.push(&event, body);
         // Err only means "no watcher right now".
         let _ = self.events.send(event);
         Ok(obj)

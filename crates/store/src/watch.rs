@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::event::Filter;
+use crate::history::Recorded;
 use crate::store::{Inner, State};
 use crate::{EventType, Store, StoreError, WatchEvent, object};
 
@@ -75,7 +76,9 @@ impl Store {
             Some(rv) => rv,
             None => state.revision,
         };
-        let (rx, pending) = subscribe(&state, &filter, after)?;
+        let (rx, replay) = subscribe(&state, &filter, after)?;
+        drop(state);
+        let pending = decode(replay);
         Ok(Watch { filter, pending, rx, after, store: Arc::downgrade(&self.inner), done: false })
     }
 
@@ -113,11 +116,12 @@ impl Store {
 /// Subscribes to live events and copies the replay after `after`. Must be
 /// called with the store lock held (it takes `&State`, which only exists behind
 /// the lock) — that is what makes replay and live events meet without a gap.
+/// The replay stays encoded: [`decode`] it once the lock is released.
 fn subscribe(
     state: &State,
     filter: &Filter,
     after: u64,
-) -> Result<(broadcast::Receiver<Arc<WatchEvent>>, VecDeque<WatchEvent>), StoreError> {
+) -> Result<(broadcast::Receiver<Arc<WatchEvent>>, Vec<Recorded>), StoreError> {
     let oldest = state.history.horizon(&filter.resource);
     if after < oldest {
         return Err(StoreError::Expired { requested: after, oldest });
@@ -125,6 +129,11 @@ fn subscribe(
     let rx = state.events.subscribe();
     let replay = state.history.since(after, |resource, namespace| filter.matches_key(resource, namespace));
     Ok((rx, replay))
+}
+
+/// Decode replayed events (outside the store lock: parsing is the costly part).
+fn decode(replay: Vec<Recorded>) -> VecDeque<WatchEvent> {
+    replay.into_iter().map(Recorded::decode).collect()
 }
 
 impl Watch {
@@ -185,9 +194,11 @@ impl Watch {
     fn resync(&mut self) -> Option<Result<(), StoreError>> {
         let inner = self.store.upgrade()?;
         let state = inner.lock();
-        Some(subscribe(&state, &self.filter, self.after).map(|(rx, pending)| {
+        let subscribed = subscribe(&state, &self.filter, self.after);
+        drop(state);
+        Some(subscribed.map(|(rx, replay)| {
             self.rx = rx;
-            self.pending = pending;
+            self.pending = decode(replay);
         }))
     }
 }
