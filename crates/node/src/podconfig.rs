@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod, SeccompProfile as SeccompProfileSpec};
 use peapod_api::quantity::{DEFAULT_CPU_PERIOD, Quantity, cpu_quota, cpu_shares};
+use peapod_api::validation::sysctl_namespace;
 use peapod_image::ImageInfo;
 use peapod_net::etc_files::Resolv;
 use peapod_runtime::*;
@@ -203,19 +204,6 @@ const SAFE_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_wmem", "net"),
 ];
 
-/// The namespace a sysctl belongs to (kubelet's NamespacedBy): `ipc`,
-/// `net`, or None for sysctls of the whole host.
-fn sysctl_namespace(name: &str) -> Option<&'static str> {
-    let ipc = ["kernel.shm", "kernel.msg", "fs.mqueue."].iter().any(|p| name.starts_with(p)) || name == "kernel.sem";
-    if ipc {
-        Some("ipc")
-    } else if name.starts_with("net.") {
-        Some("net")
-    } else {
-        None
-    }
-}
-
 /// Check `--allowed-unsafe-sysctls` as kubelet does at start: each is a
 /// sysctl name or a prefix ending in `*`, and names namespaced sysctls only
 /// (a host-wide sysctl set from a pod would change the whole machine).
@@ -226,7 +214,7 @@ pub fn check_unsafe_sysctl_patterns(patterns: &[String]) -> Result<(), String> {
             return Err(format!("--allowed-unsafe-sysctls: {p:?}: only a trailing \"*\" is allowed"));
         }
         // A prefix like "kernel.shm*" or "net.*" must lie inside one namespace.
-        if sysctl_namespace(&name.replace('/', ".")).is_none() {
+        if sysctl_namespace(name).is_none() {
             return Err(format!("--allowed-unsafe-sysctls: {p:?} is not a namespaced sysctl (ipc or net)"));
         }
     }

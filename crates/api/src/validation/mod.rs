@@ -29,6 +29,7 @@ mod probes;
 mod resources;
 mod runtime_class;
 mod security;
+pub use security::sysctl_namespace;
 mod volume;
 
 pub use config::{

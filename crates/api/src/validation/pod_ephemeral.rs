@@ -40,13 +40,14 @@ pub fn ephemeral_containers_update(new: Pod, old: &Pod) -> Pod {
 /// their ephemeral containers (see [`ephemeral_containers_update`]), both
 /// defaulted.
 pub fn validate_pod_ephemeral_containers_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
-    let mut errs = super::validate_object_meta_update(&new.metadata, &old.metadata);
-    errs.extend(validate_pod_metadata_and_spec(new));
-    errs.extend(validate_annotation_updates(new, old));
-    // Static pods are run from files, not the API (kubernetes#113935).
+    // Static pods are run from files, not the API (kubernetes#113935): no
+    // other check matters.
     if old.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(MIRROR_POD_ANNOTATION)) {
         return vec![FieldError::forbidden(&Path::new(""), "static pods do not support ephemeral containers")];
     }
+    let mut errs = super::validate_object_meta_update(&new.metadata, &old.metadata);
+    errs.extend(validate_pod_metadata_and_spec(new));
+    errs.extend(validate_annotation_updates(new, old));
     let list = |p: &Pod| p.spec.as_ref().and_then(|s| s.ephemeral_containers.clone()).unwrap_or_default();
     let by_name: BTreeMap<String, EphemeralContainer> = list(new).into_iter().map(|c| (c.name.clone(), c)).collect();
     let path = Path::new("spec").child("ephemeralContainers");

@@ -114,15 +114,10 @@ pub(super) fn validate_pod_security_context(spec: &PodSpec, path: &Path) -> Vec<
         } else if names.contains(sysctl.name.as_str()) {
             errs.push(FieldError::duplicate(&p, sysctl.name.as_str()));
         }
-        let normalized = sysctl.name.replace('/', ".");
-        if spec.host_network == Some(true) && normalized.starts_with("net.") {
+        let namespace = sysctl_namespace(&sysctl.name);
+        if spec.host_network == Some(true) && namespace == Some("net") {
             errs.push(FieldError::invalid(&p, sysctl.name.as_str(), "may not be specified when 'hostNetwork' is true"));
-        } else if spec.host_ipc == Some(true)
-            && (normalized.starts_with("kernel.shm")
-                || normalized.starts_with("kernel.msg")
-                || normalized == "kernel.sem"
-                || normalized.starts_with("fs.mqueue."))
-        {
+        } else if spec.host_ipc == Some(true) && namespace == Some("ipc") {
             errs.push(FieldError::invalid(&p, sysctl.name.as_str(), "may not be specified when 'hostIPC' is true"));
         }
         names.insert(sysctl.name.as_str());
@@ -229,4 +224,18 @@ fn validate_app_armor_profile(p: Option<&AppArmorProfile>, path: &Path) -> Vec<F
         )),
     }
     errs
+}
+
+/// The namespace a sysctl belongs to (kubelet's `NamespacedBy`): `ipc`,
+/// `net`, or None for sysctls of the whole host. `/` separators count as `.`.
+pub fn sysctl_namespace(name: &str) -> Option<&'static str> {
+    let name = name.replace('/', ".");
+    let ipc = ["kernel.shm", "kernel.msg", "fs.mqueue."].iter().any(|p| name.starts_with(p)) || name == "kernel.sem";
+    if ipc {
+        Some("ipc")
+    } else if name.starts_with("net.") {
+        Some("net")
+    } else {
+        None
+    }
 }
