@@ -158,7 +158,8 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
 impl ExecTerminal {
     /// Set the terminal size.
     pub fn resize(&self, width: u16, height: u16) -> Result<(), RuntimeError> {
-        set_size(self.pty.get_ref(), width, height)?;
+        crate::shim::attach::resize(self.pty.get_ref(), width, height)
+            .map_err(|e| RuntimeError::io("setting the terminal size", e))?;
         // runc copies the size to the container's pty on SIGWINCH.
         if !self.exited.load(Ordering::SeqCst)
             && let Some(pid) = self.runc
@@ -231,13 +232,8 @@ fn register(master: OwnedFd) -> Result<AsyncFd<OwnedFd>, RuntimeError> {
     registered.map_err(|e| RuntimeError::io("registering the pty", e.into()))
 }
 
-fn set_size(pty: &OwnedFd, width: u16, height: u16) -> Result<(), RuntimeError> {
-    let ws = rustix::termios::Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
-    rustix::termios::tcsetwinsize(pty, ws).map_err(|e| RuntimeError::io("setting the terminal size", e.into()))
-}
-
 fn read_pid(path: &Path) -> Option<Pid> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok().and_then(Pid::from_raw)
+    crate::runc::read_pid(path).ok().and_then(Pid::from_raw)
 }
 
 fn exit_code(status: &std::process::ExitStatus) -> i32 {
@@ -315,9 +311,9 @@ mod tests {
     }
 
     #[test]
-    fn set_size_sets_the_pty_size() {
+    fn resize_sets_the_pty_size() {
         let (master, slave) = open_pty().unwrap();
-        set_size(&master, 120, 40).unwrap();
+        crate::shim::attach::resize(&master, 120, 40).unwrap();
         let ws = rustix::termios::tcgetwinsize(&slave).unwrap();
         assert_eq!((ws.ws_col, ws.ws_row), (120, 40));
     }

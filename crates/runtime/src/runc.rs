@@ -156,21 +156,6 @@ impl Runc {
             message: e.to_string(),
         })
     }
-
-    /// A `runc exec` command for `args` in container `id` (inherits the
-    /// container's env, cwd and user from its config.json). The caller sets stdio.
-    pub fn exec_command(&self, id: &str, args: &[String], tty: bool, console_socket: Option<&Path>) -> Command {
-        let mut c = self.command();
-        c.arg("exec");
-        if tty {
-            c.arg("--tty");
-            if let Some(s) = console_socket {
-                c.arg("--console-socket").arg(s);
-            }
-        }
-        c.arg(id).args(args);
-        c
-    }
 }
 
 fn is_gone(message: &str) -> bool {
