@@ -87,7 +87,8 @@ impl Protocol {
             }
             Message::Text(t) if self.base64 && !t.is_empty() => {
                 let s = t.as_str();
-                let channel = s[..1].parse().ok()?;
+                // A first character that is not one ASCII digit is no channel.
+                let channel = s.get(..1)?.parse().ok()?;
                 let data = base64::engine::general_purpose::STANDARD.decode(&s[1..]).ok()?;
                 Some((channel, Bytes::from(data)))
             }
