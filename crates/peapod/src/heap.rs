@@ -12,14 +12,18 @@ use std::time::Duration;
 /// How often the heap is trimmed.
 const EVERY: Duration = Duration::from_secs(10);
 
-/// Trim the heap every [`EVERY`] until the process ends.
-pub async fn trim_loop() {
-    loop {
-        tokio::time::sleep(EVERY).await;
-        // SAFETY: malloc_trim takes no pointers and may be called from any
-        // thread at any time; it only takes the allocator's own locks.
-        unsafe {
-            libc::malloc_trim(0);
+/// Trim the heap every [`EVERY`] until the process ends, on a thread of
+/// its own: a trim walks every arena under its lock and madvises, which
+/// must not hold up a tokio worker.
+pub fn spawn_trimmer() {
+    let _ = std::thread::Builder::new().name("heap-trim".into()).spawn(|| {
+        loop {
+            std::thread::sleep(EVERY);
+            // SAFETY: malloc_trim takes no pointers and may be called from
+            // any thread at any time; it only takes the allocator's own locks.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
-    }
+    });
 }

@@ -31,7 +31,6 @@ pub fn unit_text(binary: &str, serve_args: &str) -> String {
          \n\
          [Service]\n\
          Type=simple\n\
-         ExecStartPre={binary} doctor\n\
          ExecStart={binary} serve{args}\n\
          Restart=always\n\
          RestartSec=2\n\

@@ -67,3 +67,22 @@ fn main() {
     };
     std::process::exit(code);
 }
+
+/// Run a top-level async command on a multi-threaded runtime: exit code 0,
+/// or 1 with the error (and its causes) on stderr.
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}

@@ -217,20 +217,7 @@ pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
         return 0;
     }
     init_logging(&a);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(run(a)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
-    }
+    crate::run_async(run(a))
 }
 
 fn init_logging(a: &ServeArgs) {
@@ -497,7 +484,7 @@ async fn run(a: ServeArgs) -> Result<()> {
         metrics: Default::default(),
     };
     tokio::spawn(peapod_server::namespaces::run(state.clone()));
-    tokio::spawn(crate::heap::trim_loop());
+    crate::heap::spawn_trimmer();
     let events = runtime.subscribe();
     let n = node.clone();
     tokio::spawn(async move { n.run(events).await });

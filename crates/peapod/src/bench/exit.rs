@@ -67,9 +67,8 @@ fn main_pid(state_dir: &Path, id: &str) -> Result<i32> {
 
 /// When the shim recorded the exit (`exit.json`'s `finishedAt`).
 fn exit_recorded_at(state_dir: &Path, id: &str) -> Option<jiff::Timestamp> {
-    let text = std::fs::read_to_string(state_dir.join("containers").join(id).join("exit.json")).ok()?;
-    let rec: Value = serde_json::from_str(&text).ok()?;
-    rec["finishedAt"].as_str()?.parse().ok()
+    let path = state_dir.join("containers").join(id).join("exit.json");
+    peapod_runtime::shim::ExitRecord::read(&path).ok().flatten().map(|r| r.finished_at)
 }
 
 #[derive(Default)]

@@ -137,20 +137,7 @@ pub fn main(a: BenchArgs) -> i32 {
         eprintln!("error: peapod bench must run as root (it runs a daemon that creates namespaces and cgroups)");
         return 1;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(run(a)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
-    }
+    crate::run_async(run(a))
 }
 
 /// The phases `--only` can name, in the order they run.
