@@ -112,6 +112,52 @@ pub async fn delete_chain(bin: &str, table: &str, chain: &str) -> Result<(), Net
     run(bin, &["-w", "-t", table, "-X", chain]).await.map(drop)
 }
 
+/// A chain one attachment owns (`CNI-<hash>` of the bridge plugin, the
+/// portmap and firewall plugins' per-container chains), as opposed to the
+/// chains every attachment shares (`CNI-HOSTPORT-*`, `CNI-FORWARD`,
+/// `CNI-ADMIN`), which flushing would break for the other pods.
+pub fn is_per_pod_chain(chain: &str) -> bool {
+    chain.starts_with("CNI-") && !chain.starts_with("CNI-HOSTPORT") && !matches!(chain, "CNI-FORWARD" | "CNI-ADMIN")
+}
+
+/// Remove every rule of the nat and filter tables that names `prefix` (the
+/// start of a pod subnet, `10.200.3.`), then the per-pod chains those rules
+/// were in or jumped to. For a clean-up after a daemon that could not clean
+/// up itself (the bench, the test harness); blocking. Returns the rules it
+/// removed, as `<table> <rule>`.
+pub fn remove_subnet_rules(prefix: &str) -> Vec<String> {
+    use std::process::{Command, Stdio};
+    let mut removed = Vec::new();
+    for table in ["nat", "filter"] {
+        let rules = Command::new("iptables-save")
+            .args(["-t", table])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut chains = std::collections::BTreeSet::new();
+        for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(prefix)) {
+            removed.push(format!("{table} {l}"));
+            // Quoted comments hold spaces: split like the shell would.
+            let rule = split_rule(l);
+            chains.insert(rule[1].clone());
+            if let Some(target) = rule_option(&rule, "-j") {
+                chains.insert(target.to_owned());
+            }
+            let _ = Command::new("iptables")
+                .args(["-w", "-t", table, "-D"])
+                .args(&rule[1..])
+                .stderr(Stdio::null())
+                .output();
+        }
+        for c in chains.iter().filter(|c| is_per_pod_chain(c)) {
+            for op in ["-F", "-X"] {
+                let _ = Command::new("iptables").args(["-w", "-t", table, op, c]).stderr(Stdio::null()).output();
+            }
+        }
+    }
+    removed
+}
+
 /// Remove the bridge plugin's masquerade rules and chains of one attachment
 /// (see the module docs). Returns how many chains were removed.
 pub(crate) async fn remove_masq_chains(bin: &str, network: &str, container_id: &str) -> Result<usize, NetError> {
@@ -144,6 +190,17 @@ pub(crate) async fn remove_masq_chains(bin: &str, network: &str, container_id: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_per_pod_chains_are_per_pod() {
+        for c in ["CNI-f1627cd2db11548c8f20ef8f", "CNI-DN-f1627cd2db11548c8f20ef8f"] {
+            assert!(is_per_pod_chain(c), "{c}");
+        }
+        for c in ["CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-DNAT", "CNI-FORWARD", "CNI-ADMIN", "POSTROUTING", "MASQUERADE"]
+        {
+            assert!(!is_per_pod_chain(c), "{c}");
+        }
+    }
 
     #[test]
     fn split_iptables_lines() {

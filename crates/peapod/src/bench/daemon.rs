@@ -300,33 +300,8 @@ impl BenchDaemon {
         // The bridge is shared by all pods, so the daemon leaves it; it is ours.
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).stderr(Stdio::null()).output();
         let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
-        for table in ["nat", "filter"] {
-            let rules = Command::new("iptables-save")
-                .args(["-t", table])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            // Rules that name the subnet, then the per-pod CNI chains they
-            // jumped to (empty chains can only be deleted once unreferenced).
-            let mut chains = Vec::new();
-            for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
-                forced.push(format!("iptables {table} {l}"));
-                let words = peapod_net::cni::iptables::split_rule(l);
-                if let Some(c) = peapod_net::cni::iptables::rule_option(&words, "-j").filter(|c| c.starts_with("CNI-"))
-                {
-                    chains.push(c.to_owned());
-                }
-                let _ =
-                    Command::new("iptables").args(["-t", table, "-D"]).args(&words[1..]).stderr(Stdio::null()).output();
-            }
-            chains.sort();
-            chains.dedup();
-            for c in chains {
-                for op in ["-F", "-X"] {
-                    let _ = Command::new("iptables").args(["-t", table, op, &c]).stderr(Stdio::null()).output();
-                }
-            }
-        }
+        let rules = peapod_net::cni::iptables::remove_subnet_rules(&prefix);
+        forced.extend(rules.into_iter().map(|r| format!("iptables {r}")));
         for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             remove_cgroup_tree(&h.path().join(self.cgroup_root.trim_start_matches('/')), &mut forced);
         }

@@ -188,7 +188,8 @@ mod tests {
         std::fs::write(c.join("container.json"), r#"{"id": "c1", "pid": 4242}"#).unwrap();
         assert_eq!(main_pid(dir.path(), "c1").unwrap(), 4242);
         assert_eq!(exit_recorded_at(dir.path(), "c1"), None);
-        std::fs::write(c.join("exit.json"), r#"{"exitCode": 137, "finishedAt": "2024-05-01T10:00:00.5Z", "pid": 42}"#).unwrap();
+        std::fs::write(c.join("exit.json"), r#"{"exitCode": 137, "finishedAt": "2024-05-01T10:00:00.5Z", "pid": 42}"#)
+            .unwrap();
         assert_eq!(exit_recorded_at(dir.path(), "c1"), Some("2024-05-01T10:00:00.5Z".parse().unwrap()));
     }
 }

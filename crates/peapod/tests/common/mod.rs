@@ -534,32 +534,7 @@ impl Daemon {
         }
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
         let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
-        for table in ["nat", "filter"] {
-            let rules = Command::new("iptables-save")
-                .args(["-t", table])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let mut chains = std::collections::BTreeSet::new();
-            for l in rules.lines().filter(|l| l.starts_with("-A") && l.contains(&prefix)) {
-                // Quoted comments hold spaces: split like the shell would.
-                let args = peapod_net::cni::iptables::split_rule(l);
-                chains.insert(args[1].clone());
-                let mut cmd: Vec<String> = vec!["-t".into(), table.into(), "-D".into()];
-                cmd.extend(args.into_iter().skip(1));
-                let _ = Command::new("iptables").args(&cmd).output();
-            }
-            // Per-pod chains (CNI-<hash>) emptied above go too; shared ones stay.
-            let per_pod = |c: &&String| {
-                c.starts_with("CNI-")
-                    && !c.starts_with("CNI-HOSTPORT")
-                    && !matches!(c.as_str(), "CNI-FORWARD" | "CNI-ADMIN")
-            };
-            for c in chains.iter().filter(per_pod) {
-                let _ = Command::new("iptables").args(["-t", table, "-F", c]).output();
-                let _ = Command::new("iptables").args(["-t", table, "-X", c]).output();
-            }
-        }
+        peapod_net::cni::iptables::remove_subnet_rules(&prefix);
         for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             let root = h.path().join(self.cgroup_root.trim_start_matches('/'));
             remove_cgroup_tree(&root);
