@@ -23,7 +23,7 @@ use crate::error::HttpResult;
 use crate::handlers::Target;
 use crate::query::Query;
 
-mod follow;
+pub(crate) mod follow;
 
 /// What a client asked for.
 #[derive(Debug, Clone, Default)]

@@ -9,8 +9,6 @@
 //! ends when the container stops. With `stdinOnce`, the container's stdin
 //! is closed when the first session's stdin ends, as the kubelet does.
 
-use std::io::SeekFrom;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,7 +17,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::response::Response;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
 use peapod_api::ApiError;
@@ -28,6 +26,7 @@ use peapod_api::cri_log::parse_line;
 use super::{ProcessIo, Session, StreamError, StreamOptions, Transport, resolve_container, transport};
 use crate::error::HttpResult;
 use crate::handlers::Target;
+use crate::logs::follow::Follower;
 use crate::query::Query;
 use crate::{AppState, NodeAccess};
 
@@ -70,12 +69,15 @@ async fn start(
         .filter(|l| l.running)
         .ok_or_else(|| StreamError::NotFound(format!("container not found ({container_id:?})")))?;
     // Output from this moment on: take the position before any input can
-    // reach the container (the follower task starts later).
-    let from = std::fs::metadata(&log.path).map(|m| m.len()).unwrap_or(0);
+    // reach the container (the follower task starts later). The file is
+    // opened here, once, so a rotation can't fall between looking and opening.
+    let not_found = |e: std::io::Error| StreamError::NotFound(format!("log of container {container_id:?}: {e}"));
+    let file = std::fs::File::open(&log.path).map_err(not_found)?;
+    let from = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let log = Follower::new(log.path, file, from).map_err(not_found)?;
     let a = node.attach(&uid, &container_id, stdin).await?;
     let close_stdin: Arc<dyn Fn() + Send + Sync> = Arc::from(a.close_stdin);
-    let (stdout, stderr, follower) =
-        follow(log.path, from, move || node.log_file(&uid, &container_id).is_some_and(|l| l.running));
+    let (stdout, stderr, follower) = follow(log, move || node.log_file(&uid, &container_id).is_some_and(|l| l.running));
     let follower = AbortOnDrop(follower);
     let stdin = a.stdin.map(|w| {
         let close = stdin_once.then(|| close_stdin.clone());
@@ -95,28 +97,31 @@ async fn start(
     })
 }
 
-/// Follow the CRI log at `path` from byte `from`, writing stdout and stderr
-/// content to the returned streams, until the container stops (`running`
-/// false and nothing new) or the readers go away.
+/// Follow the container's CRI log (across rotations, as `logs -f` does),
+/// writing stdout and stderr content to the returned streams, until the
+/// container stops (`running` false and nothing new) or the readers go away.
 fn follow(
-    path: PathBuf,
-    from: u64,
+    mut log: Follower,
     running: impl Fn() -> bool + Send + 'static,
 ) -> (DuplexStream, DuplexStream, JoinHandle<()>) {
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
     let task = tokio::spawn(async move {
-        let Ok(mut f) = tokio::fs::File::open(&path).await else { return };
-        let mut pos = from;
         let mut pending = Vec::new();
         let mut idle = 0u32;
         loop {
             tokio::time::sleep(POLL).await;
-            if f.seek(SeekFrom::Start(pos)).await.is_err() {
+            let Ok((back, read)) = tokio::task::spawn_blocking(move || {
+                let read = log.read_new();
+                (log, read)
+            })
+            .await
+            else {
                 return;
-            }
-            let mut buf = Vec::new();
-            let n = f.read_to_end(&mut buf).await.unwrap_or(0);
+            };
+            log = back;
+            let Ok(buf) = read else { return };
+            let n = buf.len();
             if n == 0 {
                 idle += 1;
                 // Give the shim a moment to write the last output.
@@ -126,7 +131,6 @@ fn follow(
                 continue;
             }
             idle = 0;
-            pos += n as u64;
             pending.extend_from_slice(&buf);
             let Some(last) = pending.iter().rposition(|b| *b == b'\n') else { continue };
             let lines: Vec<u8> = pending.drain(..=last).collect();
@@ -196,8 +200,10 @@ mod tests {
         std::fs::write(&path, "2026-01-01T00:00:00Z stdout F old line\n").unwrap();
         let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let r = running.clone();
-        let from = std::fs::metadata(&path).unwrap().len();
-        let (mut out, mut err, task) = follow(path.clone(), from, move || r.load(std::sync::atomic::Ordering::SeqCst));
+        let file = std::fs::File::open(&path).unwrap();
+        let from = file.metadata().unwrap().len();
+        let log = Follower::new(path.clone(), file, from).unwrap();
+        let (mut out, mut err, task) = follow(log, move || r.load(std::sync::atomic::Ordering::SeqCst));
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         use std::io::Write;
         f.write_all(b"2026-01-01T00:00:01Z stdout P / # \n2026-01-01T00:00:02Z stderr F oops\n2026-01-01T00:00:03Z stdout F done\n").unwrap();
