@@ -280,14 +280,7 @@ pub(crate) fn go_millis(d: Duration) -> String {
 pub(crate) async fn gc_loop<R: RuntimeService>(ctx: Arc<Ctx<R>>) {
     loop {
         tokio::time::sleep(GC_PERIOD).await;
-        let in_use: Vec<String> = {
-            let obs = ctx.observed.lock().expect("lock");
-            let mut ids: Vec<String> =
-                obs.values().flat_map(|o| o.containers.iter().map(|c| c.image_id.clone())).collect();
-            ids.sort();
-            ids.dedup();
-            ids
-        };
+        let in_use = ctx.images_in_use();
         let images = ctx.images.clone();
         match tokio::task::spawn_blocking(move || images.collect_images(&in_use)).await {
             Ok(Ok(r)) if r.triggered => {

@@ -184,14 +184,23 @@ impl<R: RuntimeService> Node<R> {
 
     /// Image ids used by any container instance on this node.
     pub fn images_in_use(&self) -> Vec<String> {
-        let obs = self.ctx.observed.lock().expect("lock");
-        let set: HashSet<String> = obs.values().flat_map(|o| o.containers.iter().map(|c| c.image_id.clone())).collect();
-        set.into_iter().collect()
+        self.ctx.images_in_use()
     }
 
     /// Number of pods this node currently handles.
     pub fn pod_count(&self) -> usize {
         self.ctx.workers.lock().expect("lock").len()
+    }
+}
+
+impl<R: RuntimeService> Ctx<R> {
+    /// Image ids used by any container instance on this node, sorted.
+    pub(crate) fn images_in_use(&self) -> Vec<String> {
+        let obs = self.observed.lock().expect("lock");
+        let mut ids: Vec<String> = obs.values().flat_map(|o| o.containers.iter().map(|c| c.image_id.clone())).collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 }
 

@@ -196,10 +196,15 @@ pub(crate) async fn source_loop<R: RuntimeService>(ctx: Arc<Ctx<R>>, dir: PathBu
 /// Delete the mirror pod under `key` if it stands for static pod `uid`.
 pub(crate) fn delete_mirror<R: RuntimeService>(ctx: &Ctx<R>, key: &ObjKey, uid: &str) {
     let Some(cur) = ctx.store.get(key) else { return };
-    if mirror_of(&cur) != Some(uid) {
-        return;
+    if mirror_of(&cur) == Some(uid) {
+        delete_this(ctx, key, &cur);
     }
-    let api_uid = cur.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+}
+
+/// Delete `obj`, stored under `key`, and no other object that has taken its
+/// name since (a UID precondition).
+fn delete_this<R: RuntimeService>(ctx: &Ctx<R>, key: &ObjKey, obj: &Value) {
+    let api_uid = obj.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
     let _ = ctx.store.delete(key, &Preconditions { uid: api_uid, resource_version: None });
 }
 
@@ -243,9 +248,8 @@ fn ensure_mirror<R: RuntimeService>(ctx: &Ctx<R>, key: &ObjKey, uid: &str, cur: 
         match mirror_of(c) {
             Some(u) if u == uid && !deleting => return,
             Some(_) => {
-                let api_uid = c.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
                 tracing::info!(pod = %format!("{}/{}", key.namespace, key.name), "replacing the mirror pod");
-                let _ = ctx.store.delete(key, &Preconditions { uid: api_uid, resource_version: None });
+                delete_this(ctx, key, c);
             }
             None => {
                 note_mirror_problem(
@@ -318,6 +322,5 @@ pub(crate) fn on_mirror_event<R: RuntimeService>(ctx: &Ctx<R>, obj: &Value, dele
 pub(crate) fn delete_orphan<R: RuntimeService>(ctx: &Ctx<R>, obj: &Value) {
     let s = |k: &str| obj.pointer(k).and_then(Value::as_str).unwrap_or("").to_owned();
     tracing::info!(pod = %format!("{}/{}", s("/metadata/namespace"), s("/metadata/name")), "deleting an orphaned mirror pod");
-    let key = ObjKey::new("pods", s("/metadata/namespace"), s("/metadata/name"));
-    let _ = ctx.store.delete(&key, &Preconditions { uid: Some(s("/metadata/uid")), resource_version: None });
+    delete_this(ctx, &ObjKey::new("pods", s("/metadata/namespace"), s("/metadata/name")), obj);
 }

@@ -68,11 +68,9 @@ fn log_tail(path: &Path) -> Option<String> {
 pub fn tail_of_cri_log(text: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut partial = String::new();
-    for l in text.lines() {
-        let mut parts = l.splitn(4, ' ');
-        let (_ts, _stream, tag, body) = (parts.next(), parts.next(), parts.next(), parts.next().unwrap_or(""));
-        partial.push_str(body);
-        if tag != Some("P") {
+    for e in text.lines().filter_map(|l| peapod_api::cri_log::parse_line(l.as_bytes())) {
+        partial.push_str(&String::from_utf8_lossy(e.content));
+        if !e.partial {
             lines.push(std::mem::take(&mut partial));
         }
     }
