@@ -293,7 +293,7 @@ pub async fn save(State(st): State<AppState>, RawQuery(raw): RawQuery) -> HttpRe
 /// `POST /peapod/v1/images/prune?all=true`.
 pub async fn prune(State(st): State<AppState>, RawQuery(raw): RawQuery) -> HttpResult<Response> {
     let q = Query::parse(raw.as_deref());
-    let all = matches!(q.get("all"), Some("true" | "1"));
+    let all = q.flag("all");
     let in_use = st.node.images_in_use();
     let images = st.images.clone();
     let report = blocking(move || images.prune(all, &in_use)).await?.map_err(|e| image_error(e, ""))?;

@@ -39,19 +39,14 @@ pub fn verb(method: &Method, query: Option<&str>, path: &str) -> &'static str {
         let mut parts = path.strip_prefix("/apis/")?.splitn(3, '/');
         parts.nth(2)
     });
-    let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
-        || rest.is_some_and(|r| r.starts_with("watch/"));
+    let watch = crate::query::Query::parse(query).flag("watch") || rest.is_some_and(|r| r.starts_with("watch/"));
     match *method {
         Method::GET if watch => "WATCH",
         Method::GET => {
             let Some(rest) = rest else { return "GET" };
             // A collection path ends with a resource plural; an object path has a name after it.
             let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-            let list = match segs.as_slice() {
-                ["namespaces", _, _] => true,
-                [r] => *r != "namespaces" || segs.len() == 1,
-                _ => false,
-            };
+            let list = matches!(segs.as_slice(), ["namespaces", _, _] | [_]);
             if list { "LIST" } else { "GET" }
         }
         Method::POST => "POST",
