@@ -43,6 +43,11 @@ pub trait Network: Send + Sync + 'static {
     /// Must succeed for a pod that was never (or only partly) set up, and when
     /// the namespace is already gone: teardown runs after crashes.
     fn teardown<'a>(&'a self, req: &'a NetRequest) -> BoxFuture<'a, Result<(), NetError>>;
+    /// The daemon is stopping: remove what the network keeps for all its
+    /// pods, if no pod is attached any more (pods outlive the daemon).
+    fn shutdown(&self) -> BoxFuture<'_, Result<(), NetError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// No pod network: pods only have loopback.

@@ -144,7 +144,7 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
     }
 
     if !a.no_cni {
-        let plugins = ["bridge", "host-local", "portmap", "firewall"];
+        let plugins = ["bridge", "host-local", "portmap"];
         let dirs: Vec<&PathBuf> = a.cni_plugin_dir.iter().filter(|d| d.is_dir()).collect();
         let missing: Vec<&str> =
             plugins.iter().copied().filter(|p| !dirs.iter().any(|d| is_executable(&d.join(p)))).collect();
@@ -164,7 +164,7 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
                 "install them: apt-get install containernetworking-plugins",
             )
         } else {
-            Check::ok("cni plugins", format!("bridge, host-local, portmap, firewall in {}", dirs[0].display()))
+            Check::ok("cni plugins", format!("bridge, host-local, portmap in {}", dirs[0].display()))
         });
         out.push(match which(Path::new("iptables")) {
             Some(p) => Check::ok("iptables", p.display().to_string()),

@@ -406,7 +406,9 @@ async fn run(a: ServeArgs) -> Result<()> {
                 ipam_data_dir: cni_dir.join("ipam"),
             },
         };
-        Arc::new(peapod_net::CniNetwork::new(cfg).context("setting up the CNI pod network")?)
+        let net = peapod_net::CniNetwork::new(cfg).context("setting up the CNI pod network")?;
+        net.resume().await.context("restoring the pod network's rules")?;
+        Arc::new(net)
     };
     let exe = std::env::current_exe().context("locating the peapod binary")?;
     let runtime = RuncRuntime::new(
@@ -506,6 +508,10 @@ async fn run(a: ServeArgs) -> Result<()> {
         stop_all_pods(&runtime).await;
     } else {
         tracing::info!("pods keep running; the next start picks them up");
+    }
+    // The network's own rules go with the last pod (kept for pods that run on).
+    if let Err(e) = network.shutdown().await {
+        tracing::warn!(error = %e, "removing the pod network's rules");
     }
     // The cgroup root is ours; leave it only while pods still use it.
     if peapod_runtime::cgroups::children(&a.cgroup_root).is_empty() {

@@ -27,7 +27,7 @@ fn ns_inode(pid: i32, ns: &str) -> String {
 
 #[test]
 fn my_web_shares_network_and_uts_and_leaves_nothing_when_deleted() {
-    let d = Daemon::start("myweb");
+    let mut d = Daemon::start("myweb");
     d.import_busybox();
     assert!(d.apply(MY_WEB).contains("pod/my-web created"));
     let p = d.wait_running("my-web");
@@ -74,6 +74,9 @@ fn my_web_shares_network_and_uts_and_leaves_nothing_when_deleted() {
     assert!(out.contains("pod \"my-web\" deleted"), "{out}");
     assert!(d.pod("my-web").is_none());
     d.assert_clean();
+    // The network's masquerade and FORWARD rules go when the daemon stops.
+    d.stop();
+    d.assert_clean_after_stop();
 }
 
 #[test]

@@ -115,12 +115,14 @@ pub(crate) fn validate_default_network(d: &DefaultNetwork, path: &Path) -> Resul
     }
 }
 
-/// The default conflist: bridge (gateway, masquerade, hairpin for hostPort
-/// to self) with host-local IPAM in our own dataDir, portmap for hostPorts,
-/// and firewall, which adds per-pod FORWARD accepts so pods keep working
-/// when the host's FORWARD policy is DROP (verified to work here with the
-/// iptables-nft backend). No `loopback`: `netns::create_pinned` already
-/// brings `lo` up; no `tuning`: nothing needs a sysctl.
+/// The default conflist: bridge (gateway, hairpin for hostPort to self)
+/// with host-local IPAM in our own dataDir, and portmap for hostPorts.
+/// Masquerade and the FORWARD accepts that keep pods working when the
+/// host's FORWARD policy is DROP are the daemon's, once for the subnet
+/// (`hostrules`), not the bridge plugin's `ipMasq` and the firewall
+/// plugin's per pod: those cost two thirds of every ADD and DEL. No
+/// `loopback`: `netns::create_pinned` already brings `lo` up; no `tuning`:
+/// nothing needs a sysctl.
 pub fn default_conflist(d: &DefaultNetwork) -> Value {
     let default_route = match parse_cidr(&d.subnet) {
         Some((std::net::IpAddr::V6(_), _)) => "::/0",
@@ -134,7 +136,6 @@ pub fn default_conflist(d: &DefaultNetwork) -> Value {
                 "type": "bridge",
                 "bridge": d.bridge,
                 "isGateway": true,
-                "ipMasq": true,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -147,8 +148,7 @@ pub fn default_conflist(d: &DefaultNetwork) -> Value {
                 "type": "portmap",
                 "capabilities": { "portMappings": true },
                 "snat": true
-            },
-            { "type": "firewall" }
+            }
         ]
     })
 }
@@ -246,8 +246,10 @@ pub(crate) fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, NetError> {
 }
 
 /// Write the default conflist if `conf_dir` has no configuration, then load
-/// the first configuration file by name.
-pub(crate) fn load_network(cfg: &CniConfig) -> Result<NetworkList, NetError> {
+/// the first configuration file by name. The flag says whether it is the
+/// default network exactly as we write it, whose masquerade and forward
+/// rules the daemon then keeps (`hostrules`).
+pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, bool), NetError> {
     let default_path = cfg.conf_dir.join(DEFAULT_CONFLIST);
     let generated =
         serde_json::to_vec_pretty(&default_conflist(&cfg.default_network)).expect("a JSON value serializes");
@@ -267,7 +269,8 @@ pub(crate) fn load_network(cfg: &CniConfig) -> Result<NetworkList, NetError> {
             "the CNI config differs from the configured default network; using the file"
         );
     }
-    parse_network(&bytes, path)
+    let ours = *path == default_path && bytes == generated;
+    Ok((parse_network(&bytes, path)?, ours))
 }
 
 /// The first executable named `plugin_type` in `dirs` (libcni's `FindInPath`).
@@ -352,7 +355,8 @@ mod tests {
         assert_eq!(l.name, "peapod");
         assert_eq!(l.cni_version, "1.0.0");
         let types: Vec<_> = l.plugins.iter().map(|p| p.plugin_type.as_str()).collect();
-        assert_eq!(types, ["bridge", "portmap", "firewall"]);
+        assert_eq!(types, ["bridge", "portmap"]);
+        assert_eq!(l.plugins[0].raw.get("ipMasq"), None, "masquerade is the daemon's (hostrules)");
         assert_eq!(l.plugins[1].capabilities().collect::<Vec<_>>(), ["portMappings"]);
         assert_eq!(l.plugins[0].capabilities().count(), 0);
         let ipam = &l.plugins[0].raw["ipam"];

@@ -63,7 +63,7 @@ pub fn attachment_comment(network: &str, container_id: &str) -> String {
     format!("name: \"{network}\" id: \"{container_id}\"")
 }
 
-async fn run(bin: &str, args: &[&str]) -> Result<String, NetError> {
+pub(crate) async fn run(bin: &str, args: &[&str]) -> Result<String, NetError> {
     let out = tokio::process::Command::new(bin)
         .args(args)
         .kill_on_drop(true)
@@ -149,7 +149,8 @@ pub fn remove_subnet_rules(prefix: &str) -> Vec<String> {
                 .stderr(Stdio::null())
                 .output();
         }
-        for c in chains.iter().filter(|c| is_per_pod_chain(c)) {
+        // Per-pod chains, and the daemon's per-network one (`hostrules`).
+        for c in chains.iter().filter(|c| is_per_pod_chain(c) || c.starts_with("PEAPOD-")) {
             for op in ["-F", "-X"] {
                 let _ = Command::new("iptables").args(["-w", "-t", table, op, c]).stderr(Stdio::null()).output();
             }

@@ -31,6 +31,7 @@ mod check;
 mod config;
 mod detach;
 mod gc;
+mod hostrules;
 mod invoke;
 mod ipam;
 pub mod iptables;
@@ -78,6 +79,10 @@ pub(crate) struct Inner {
     ports: Mutex<ports::PortBook>,
     /// One lock per sandbox with an operation in flight.
     locks: locks::SandboxLocks,
+    /// The subnet's masquerade and forward rules, when the network is our
+    /// default one (see `hostrules`); installed before the first ADD.
+    host_rules: Option<hostrules::HostRules>,
+    host_rules_installed: tokio::sync::OnceCell<()>,
 }
 
 /// Everything DEL (or CHECK) needs about one attachment.
@@ -98,7 +103,9 @@ impl CniNetwork {
     /// to learn which host ports are taken. Start-up work: it blocks for a
     /// few ms running each plugin's `VERSION`.
     pub fn new(cfg: CniConfig) -> Result<Self, NetError> {
-        let list = config::load_network(&cfg)?;
+        let (list, ours) = config::load_network(&cfg)?;
+        let d = &cfg.default_network;
+        let host_rules = if ours { hostrules::HostRules::new(&list.name, &d.bridge, &d.subnet) } else { None };
         config::validate_plugins(&list, &cfg.plugin_dirs)?;
         let swept = cache::sweep_temp_files(&cfg.cache_dir);
         if swept > 0 {
@@ -127,6 +134,8 @@ impl CniNetwork {
                 list,
                 ports: Mutex::new(book),
                 locks: locks::SandboxLocks::default(),
+                host_rules,
+                host_rules_installed: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -154,6 +163,16 @@ impl CniNetwork {
     pub async fn check(&self, req: &NetRequest) -> Result<(), NetError> {
         let _guard = self.inner.locks.lock(&req.sandbox_id).await;
         self.inner.check(req).await
+    }
+
+    /// Start-up: if pods are attached from before a restart, make sure the
+    /// subnet's rules are in place (a daemon killed while it removed them
+    /// would leave those pods without masquerade until the next ADD).
+    pub async fn resume(&self) -> Result<(), NetError> {
+        if cache::list(&self.inner.cfg.cache_dir)?.is_empty() {
+            return Ok(());
+        }
+        self.inner.ensure_host_rules().await
     }
 
     /// Start-up garbage collection: DEL every cached attachment whose
@@ -196,6 +215,29 @@ impl Network for CniNetwork {
 
     fn teardown<'a>(&'a self, req: &'a NetRequest) -> BoxFuture<'a, Result<(), NetError>> {
         Box::pin(self.locked("CNI DEL task", req, |inner, req| async move { inner.teardown(&req).await }))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, Result<(), NetError>> {
+        Box::pin(async move {
+            let Some(rules) = &self.inner.host_rules else { return Ok(()) };
+            let attached = cache::list(&self.inner.cfg.cache_dir)?.len();
+            if attached > 0 {
+                tracing::info!(attached, "pods are still attached: keeping the pod network's masquerade rules");
+                return Ok(());
+            }
+            let removed = rules.remove().await?;
+            tracing::info!(removed, "removed the pod network's masquerade and forward rules");
+            Ok(())
+        })
+    }
+}
+
+impl Inner {
+    /// Install the subnet's rules once, before the first attachment needs
+    /// them (a no-op for a network that is not ours).
+    pub(crate) async fn ensure_host_rules(&self) -> Result<(), NetError> {
+        let Some(rules) = &self.host_rules else { return Ok(()) };
+        self.host_rules_installed.get_or_try_init(|| rules.install()).await.map(drop)
     }
 }
 

@@ -132,12 +132,72 @@ impl Fixture {
         sh("iptables-save", &[]).lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
     }
 
-    /// Everything of this network still in iptables: rules whose comment
-    /// names it, that match its subnet, or chains they jump to.
+    /// Every pod's rules of this network still in iptables: rules whose
+    /// comment names it or that match its subnet, except the network's own
+    /// (`network_rules`).
     pub fn leftover_rules(&self) -> Vec<String> {
         let mut v = self.iptables_lines(&format!("\\\"{}\\\"", self.name));
         v.extend(self.iptables_lines(&self.prefix));
+        v.retain(|l| !is_network_rule(l));
         v
+    }
+
+    /// The rules the network keeps for its whole subnet (masquerade and
+    /// FORWARD accepts, see the net crate's `hostrules`).
+    pub fn network_rules(&self) -> Vec<String> {
+        let (chain, comment) = (format!("PEAPOD-MASQ-{}", self.bridge), format!("\"peapod network {}\"", self.name));
+        let all = sh("iptables-save", &[]);
+        all.lines()
+            .filter(|l| l.starts_with("-A") && (l.contains(&chain) || l.contains(&comment)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn is_network_rule(line: &str) -> bool {
+    line.contains("PEAPOD-MASQ-") || line.contains("peapod network ")
+}
+
+/// A network of our own outside the pod network: a namespace behind a veth
+/// pair, `10.199.x.y/30`, host side `.1`, namespace side `.2`, and no route
+/// back to any pod subnet.
+pub struct Outside {
+    pub ns: PathBuf,
+    pub host_if: String,
+    pub ip: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Outside {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("outside");
+        netns::create_pinned(&ns).unwrap();
+        let r = random_u32();
+        let (c, d) = (r % 256, 4 * ((r >> 8) % 64));
+        let (host_ip, ip) = (format!("10.199.{c}.{}", d + 1), format!("10.199.{c}.{}", d + 2));
+        let host_if = format!("ppo{}", random_hex(8));
+        let peer = format!("ppi{}", random_hex(8));
+        let run = |cmd: &str, args: &[&str]| {
+            let out = Command::new(cmd).args(args).output().unwrap();
+            assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let nsarg = ns.display().to_string();
+        run("ip", &["link", "add", &host_if, "type", "veth", "peer", "name", &peer]);
+        run("ip", &["link", "set", &peer, "netns", &nsarg]);
+        run("ip", &["addr", "add", &format!("{host_ip}/30"), "dev", &host_if]);
+        run("ip", &["link", "set", &host_if, "up"]);
+        let nsenter = format!("--net={nsarg}");
+        run("nsenter", &[&nsenter, "ip", "addr", "add", &format!("{ip}/30"), "dev", &peer]);
+        run("nsenter", &[&nsenter, "ip", "link", "set", &peer, "up"]);
+        Outside { ns, host_if, ip, _dir: dir }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.host_if]).stderr(std::process::Stdio::null()).status();
+        let _ = netns::remove_pinned(&self.ns);
     }
 }
 
@@ -223,6 +283,7 @@ fn flush_iptables(name: &str, prefix: &str) {
             }
             let comment = rule_option(&rule, "--comment").unwrap_or_default();
             let ours = comment.contains(&format!("\"{name}\""))
+                || comment == format!("peapod network {name}")
                 || rule_option(&rule, "-s").is_some_and(|s| s.starts_with(prefix))
                 || rule_option(&rule, "-d").is_some_and(|s| s.starts_with(prefix));
             if !ours {
@@ -232,7 +293,7 @@ fn flush_iptables(name: &str, prefix: &str) {
             args.extend(rule.iter().skip(1).map(String::as_str));
             sh("iptables", &args);
             if let Some(t) = rule_option(&rule, "-j")
-                && t.starts_with("CNI-")
+                && (t.starts_with("CNI-") || t.starts_with("PEAPOD-"))
                 && !shared.contains(&t)
                 && !chains.iter().any(|c| c == t)
             {
@@ -258,6 +319,9 @@ impl Drop for Fixture {
                     eprintln!("fixture cleanup: DEL {}: {e}", p.sandbox_id);
                 }
                 let _ = netns::remove_pinned(&p.netns);
+            }
+            if let Err(e) = rt.block_on(net.shutdown()) {
+                eprintln!("fixture cleanup: network shutdown: {e}");
             }
         })
         .join();

@@ -142,11 +142,13 @@ async fn del_removes_everything_and_is_idempotent() {
     let lease = f.lease_path(&ip);
     assert!(record.exists() && lease.exists());
     assert_eq!(f.bridge_ports(), 1);
-    // masquerade (nat), DNAT (nat) and firewall (filter) rules of the pod.
+    // The pod's DNAT rules (nat); masquerade and FORWARD accepts are the
+    // network's, once for the subnet, not the pod's.
     let rules = f.iptables_lines(&p.sandbox_id);
-    assert!(rules.iter().any(|l| l.contains("MASQUERADE")), "{rules:#?}");
     assert!(rules.iter().any(|l| l.contains("DNAT")), "{rules:#?}");
-    assert!(!f.iptables_lines(&format!("-d {ip}/32")).is_empty(), "firewall rule");
+    assert!(!rules.iter().any(|l| l.contains("MASQUERADE")), "{rules:#?}");
+    assert_eq!(f.iptables_lines(&format!("{ip}/32")).iter().filter(|l| l.contains("FORWARD")).count(), 0);
+    assert_eq!(f.network_rules().len(), 6, "{:#?}", f.network_rules());
 
     f.net.teardown(&p).await.unwrap();
     assert!(!record.exists(), "cache record");
@@ -156,11 +158,64 @@ async fn del_removes_everything_and_is_idempotent() {
     assert_eq!(f.leftover_rules(), Vec::<String>::new());
     // Twice is fine.
     f.net.teardown(&p).await.unwrap();
+    // The network's rules stay until it shuts down with no pod attached.
+    assert!(!f.network_rules().is_empty());
+    f.net.shutdown().await.unwrap();
+    assert_eq!(f.network_rules(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn pods_reach_other_networks_through_the_subnet_masquerade() {
+    let f = Fixture::new();
+    let p = f.pod("out", &[]);
+    let q = f.pod("kept", &[]);
+    f.net.setup(&p).await.unwrap();
+    // The outside namespace has no route back to the pod subnet: only a
+    // masqueraded ping (its source the host's address on the link) is
+    // answered.
+    let outside = Outside::new();
+    let (ok, out) = in_ns(&p.netns, &["busybox", "ping", "-c1", "-W2", &outside.ip]);
+    assert!(ok, "pod → outside: {out}");
+    // Without the masquerade jump, the same ping goes unanswered.
+    let jump = f.network_rules().into_iter().find(|l| l.starts_with("-A POSTROUTING")).expect("the POSTROUTING jump");
+    let mut args = vec!["-w".to_owned(), "-t".to_owned(), "nat".to_owned(), "-D".to_owned()];
+    args.extend(peapod_net::cni::iptables::split_rule(&jump).into_iter().skip(1));
+    let st = std::process::Command::new("iptables").args(&args).status().unwrap();
+    assert!(st.success());
+    let (ok, _) = in_ns(&p.netns, &["busybox", "ping", "-c1", "-W1", &outside.ip]);
+    assert!(!ok, "answered without masquerade: the test proves nothing");
+    // A daemon restarted with pods attached puts the missing rule back.
+    let again = CniNetwork::new(f.cfg.clone()).unwrap();
+    again.resume().await.unwrap();
+    let (ok, out) = in_ns(&p.netns, &["busybox", "ping", "-c1", "-W2", &outside.ip]);
+    assert!(ok, "after resume: {out}");
+    // Shutdown keeps them while a pod is attached, removes them after.
+    f.net.setup(&q).await.unwrap();
+    f.net.teardown(&p).await.unwrap();
+    again.shutdown().await.unwrap();
+    assert_eq!(f.network_rules().len(), 6);
+    f.net.teardown(&q).await.unwrap();
+    again.shutdown().await.unwrap();
+    assert_eq!(f.network_rules(), Vec::<String>::new());
+    drop(outside);
 }
 
 #[tokio::test]
 async fn del_after_the_namespace_is_gone() {
-    let f = Fixture::new();
+    // bridge with ipMasq (a conflist of the user's; ours has the network
+    // masquerade instead) leaves its per-pod chain when the namespace is
+    // gone; we remove it.
+    let f = Fixture::build(
+        |conf, n| {
+            let c = serde_json::json!({"cniVersion":"1.0.0","name":n.name,"plugins":[
+                {"type":"bridge","bridge":n.name,"isGateway":true,"ipMasq":true,
+                 "ipam":{"type":"host-local","ranges":[[{"subnet":n.subnet}]],"dataDir":n.ipam_dir}},
+                {"type":"portmap","capabilities":{"portMappings":true},"snat":true},
+                {"type":"firewall"}]});
+            std::fs::write(conf.join("10-t.conflist"), c.to_string()).unwrap();
+        },
+        vec![PathBuf::from(PLUGIN_DIR)],
+    );
     for stale_file in [false, true] {
         let p = f.pod("nsgone", &[]);
         let ip = f.net.setup(&p).await.unwrap().ips.remove(0);
@@ -172,7 +227,7 @@ async fn del_after_the_namespace_is_gone() {
         f.net.teardown(&p).await.unwrap();
         assert!(!f.lease_path(&ip).exists());
         assert!(!f.record_path(&p).exists());
-        // bridge leaves its masquerade chain in this case; we remove it.
+        assert!(f.network_rules().is_empty(), "not our default network: no rules of ours");
         assert_eq!(f.iptables_lines(&p.sandbox_id), Vec::<String>::new());
         f.net.teardown(&p).await.unwrap();
     }

@@ -374,7 +374,16 @@ impl Daemon {
                 found.push(format!("mount {l}"));
             }
         }
+        // Per-pod rules; the network's own (masquerade and FORWARD for the
+        // whole subnet) stay while the daemon runs, see leftovers_after_stop.
+        found.extend(self.iptables_rules().into_iter().filter(|l| !is_network_rule(l)));
+        found
+    }
+
+    /// Rules of the nat and filter tables naming our subnet.
+    fn iptables_rules(&self) -> Vec<String> {
         let prefix = self.subnet.rsplit_once('.').map(|(a, _)| format!("{a}.")).unwrap_or_default();
+        let mut found = Vec::new();
         for table in ["nat", "filter"] {
             if let Ok(o) = Command::new("iptables-save").args(["-t", table]).output() {
                 for l in
@@ -427,6 +436,7 @@ impl Daemon {
     /// empty) and any process still running our binary on our dirs.
     pub fn leftovers_after_stop(&self) -> Vec<String> {
         let mut found = self.leftovers();
+        found.extend(self.iptables_rules().into_iter().filter(|l| is_network_rule(l)));
         for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             let root = h.path().join(self.cgroup_root.trim_start_matches('/'));
             if root.is_dir() {
@@ -567,6 +577,12 @@ impl Drop for Daemon {
         self.force_clean();
         let _ = &self.slot;
     }
+}
+
+/// One of the rules the daemon keeps for its network's whole subnet
+/// (peapod_net's `hostrules`), as printed by `iptables-save`.
+fn is_network_rule(line: &str) -> bool {
+    line.contains("PEAPOD-MASQ-") || line.contains("peapod network ")
 }
 
 /// Wait for `child` and collect its output, killing it (SIGKILL) if it
