@@ -65,19 +65,21 @@ impl Runc {
         })
     }
 
-    /// `runc create` without a shim (the pause process: no logs to keep,
-    /// and its exit code does not matter). Returns the init pid.
+    /// `runc run --detach` without a shim (the pause process: no logs to
+    /// keep, and its exit code does not matter): created and started by one
+    /// runc process instead of `create` and `start`, about 4 ms less per
+    /// sandbox here. Returns the init pid.
     ///
     /// All stdio is /dev/null: the container inherits runc's stdio, so a
     /// pipe here would never see EOF. runc's error goes to `--log` instead.
-    pub async fn create_detached(&self, id: &str, bundle: &Path, pid_file: &Path) -> Result<i32, RuntimeError> {
+    pub async fn run_detached(&self, id: &str, bundle: &Path, pid_file: &Path) -> Result<i32, RuntimeError> {
         let log = bundle.join("runc.log");
         let status = Command::new(&self.binary)
             .arg("--root")
             .arg(&self.root)
             .arg("--log")
             .arg(&log)
-            .args(["--log-format", "json", "create", "--bundle"])
+            .args(["--log-format", "json", "run", "--detach", "--bundle"])
             .arg(bundle)
             .arg("--pid-file")
             .arg(pid_file)
@@ -90,8 +92,8 @@ impl Runc {
             .map_err(|e| RuntimeError::Io { context: format!("running {}", self.binary.display()), source: e })?;
         if !status.success() {
             let message =
-                crate::shim::runc_error(&log).unwrap_or_else(|| format!("{} create exited with {status}", self.name()));
-            return Err(RuntimeError::Runc { runtime: self.name(), op: "create", id: id.into(), message });
+                crate::shim::runc_error(&log).unwrap_or_else(|| format!("{} run exited with {status}", self.name()));
+            return Err(RuntimeError::Runc { runtime: self.name(), op: "run", id: id.into(), message });
         }
         read_pid(pid_file)
     }

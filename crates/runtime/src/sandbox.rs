@@ -137,11 +137,7 @@ impl RuncRuntime {
                 None => Ok(vec![]),
             }
         };
-        let pause = async {
-            let pid = runc.create_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await?;
-            runc.start(id).await?;
-            Ok::<i32, RuntimeError>(pid)
-        };
+        let pause = async { runc.run_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await };
         let (ips, pid) = tokio::join!(net, pause);
         if let Ok(pid) = &pid {
             // Record the pid even if the network failed, so teardown kills it.

@@ -333,7 +333,7 @@ async fn runtime_handlers_pick_the_binary_and_root() {
             words.contains(&verb) && words.contains(&id)
         })
     };
-    for verb in ["create", "start", "kill", "delete"] {
+    for verb in ["run", "kill", "delete"] {
         assert!(called(verb, &sid), "{verb} of the pause: {calls}");
     }
     for verb in ["create", "start", "exec", "kill", "delete"] {
