@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, join_all};
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use peapod_runtime::{ContainerState, PodSandboxConfig, RuntimeService};
@@ -270,13 +271,33 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         .and_then(|w| w.sandbox_config.clone())
         .filter(|(id, _)| Some(id) == sandbox_id.as_ref())
         .map(|(_, c)| c);
+    // When the pod's first containers can be created while its sandbox
+    // finishes (see `overlap_sandbox`), this is the finishing: each
+    // container waits for it between its create and its start.
+    let mut sandbox_ready: Option<SandboxReady> = None;
     if let Some(attempt) = a.create_sandbox {
         // The RuntimeClass is resolved now, once per sandbox (kubelet's createPodSandbox).
         let created = match crate::runtime_class::runtime_handler(&ctx.store, pod) {
             Ok(handler) => {
                 let cfg =
                     PodSandboxConfig { runtime_handler: handler, ..sandbox_config(pod, attempt, &ctx.cfg.settings) };
-                ctx.runtime.run_pod_sandbox(&cfg).await.map(|id| (id, cfg)).map_err(|e| e.to_string())
+                if overlap_sandbox(pod, a) {
+                    match ctx.runtime.prepare_pod_sandbox(&cfg).await {
+                        Ok(id) => {
+                            let (rt, fid) = (ctx.runtime.clone(), id.clone());
+                            let finish = async move { rt.finish_pod_sandbox(&fid).await.map_err(|e| e.to_string()) }
+                                .boxed()
+                                .shared();
+                            // Under way now, whether or not a container waits on it.
+                            tokio::spawn(finish.clone());
+                            sandbox_ready = Some(finish);
+                            Ok((id, cfg))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                } else {
+                    ctx.runtime.run_pod_sandbox(&cfg).await.map(|id| (id, cfg)).map_err(|e| e.to_string())
+                }
             }
             Err(e) => Err(e),
         };
@@ -287,20 +308,7 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
                 sandbox_id = Some(id);
                 sandbox_cfg = Some(cfg);
             }
-            Err(e) => {
-                ctx.events.record(
-                    &involved(pod, ""),
-                    EventType::Warning,
-                    Reason::FailedCreatePodSandBox,
-                    &format!("Failed to create pod sandbox: {e}"),
-                );
-                let key = format!("{uid}/~sandbox");
-                let mut b = ctx.backoff.lock().expect("lock");
-                let now = ctx.clock.now();
-                let wait = b.remaining(&key, now, now).unwrap_or_default();
-                b.next(&key, now);
-                return wait.max(Duration::from_secs(1));
-            }
+            Err(e) => return sandbox_failed(ctx, pod, &uid, &e),
         }
     }
     let Some(sid) = sandbox_id else { return requeue };
@@ -332,6 +340,7 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     let start_ctx = StartCtx {
         sandbox_id: &sid,
         sandbox: &sandbox_cfg,
+        sandbox_ready: sandbox_ready.as_ref(),
         vols: &vols,
         observed,
         restarting: &a.restarting,
@@ -371,6 +380,16 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     for id in &a.remove {
         let _ = ctx.runtime.remove_container(id).await;
     }
+    // A sandbox that failed to finish goes, with whatever was created in it,
+    // and is reported as run_pod_sandbox's failure is.
+    if let Some(ready) = sandbox_ready
+        && let Err(e) = ready.await
+    {
+        if let Err(re) = ctx.runtime.remove_pod_sandbox(&sid).await {
+            tracing::warn!(%uid, error = %re, "removing a sandbox that failed to finish");
+        }
+        return sandbox_failed(ctx, pod, &uid, &e);
+    }
     // A start can let the next step go (the init container after a
     // sidecar, the app containers after the last init container). kubelet
     // learns of it from PLEG's ContainerStarted event; the runtime here
@@ -379,6 +398,46 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         requeue = Duration::ZERO;
     }
     requeue
+}
+
+/// A sandbox's finishing, awaited by each container created before it.
+type SandboxReady = Shared<BoxFuture<'static, Result<(), String>>>;
+
+/// FailedCreatePodSandBox and the sandbox back-off; returns the wait.
+fn sandbox_failed<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, uid: &str, e: &str) -> Duration {
+    ctx.events.record(
+        &involved(pod, ""),
+        EventType::Warning,
+        Reason::FailedCreatePodSandBox,
+        &format!("Failed to create pod sandbox: {e}"),
+    );
+    let key = format!("{uid}/~sandbox");
+    let mut b = ctx.backoff.lock().expect("lock");
+    let now = ctx.clock.now();
+    let wait = b.remaining(&key, now, now).unwrap_or_default();
+    b.next(&key, now);
+    wait.max(Duration::from_secs(1))
+}
+
+/// May the pod's first containers be created while its new sandbox
+/// finishes? Not when something must know the sandbox first: the pause's
+/// PID namespace (shareProcessNamespace), the pod IP (status.podIP(s) in
+/// env, a postStart httpGet), or old containers to kill with preStop
+/// hooks aimed at the pod.
+fn overlap_sandbox(pod: &Pod, a: &PodActions) -> bool {
+    let Some(spec) = pod.spec.as_ref() else { return false };
+    if spec.share_process_namespace == Some(true) || !a.kill.is_empty() {
+        return false;
+    }
+    let needs_ip = |c: &Container| {
+        c.env.iter().flatten().any(|e| {
+            e.value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .is_some_and(|f| f.field_path.starts_with("status.podIP"))
+        }) || c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()).is_some_and(|h| h.http_get.is_some())
+    };
+    !spec.containers.iter().chain(spec.init_containers.iter().flatten()).any(needs_ip)
 }
 
 fn env_context<'a, R: RuntimeService>(ctx: &'a Ctx<R>, observed: &'a Observed) -> EnvContext<'a> {
@@ -396,6 +455,8 @@ fn env_context<'a, R: RuntimeService>(ctx: &'a Ctx<R>, observed: &'a Observed) -
 struct StartCtx<'a> {
     sandbox_id: &'a str,
     sandbox: &'a PodSandboxConfig,
+    /// A sandbox still finishing: wait for it between create and start.
+    sandbox_ready: Option<&'a SandboxReady>,
     vols: &'a HashMap<String, std::path::PathBuf>,
     observed: &'a Observed,
     restarting: &'a [String],
@@ -492,6 +553,14 @@ async fn start_container<R: RuntimeService>(
         Ok(id) => id,
         Err(e) => return fail(Waiting { reason: "CreateContainerError".into(), message: e.to_string() }),
     };
+    // Started only in a finished sandbox; a failed one is reported once,
+    // by the sync, and takes this container with it.
+    if let Some(ready) = s.sandbox_ready
+        && ready.clone().await.is_err()
+    {
+        let _ = ctx.runtime.remove_container(&id).await;
+        return false;
+    }
     ctx.events.record(
         &involved(pod, &fp),
         EventType::Normal,

@@ -100,8 +100,14 @@ impl RuncRuntime {
     ) -> Result<String, RuntimeError> {
         let inner = &self.inner;
         let sb = inner.sandbox(sandbox_id).ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
+        // The pause must run, except in a sandbox still being finished
+        // whose namespaces are all pinned, for a container that does not
+        // join the pause's PID namespace.
+        let pinned = (sb.config.host_ipc || sb.ipc_ns.is_some()) && (sb.config.host_network || sb.uts_ns.is_some());
         let pause_pid = match sb.pause_pid {
-            Some(p) if !sb.stopped && crate::service::pause_alive(p, sb.pause_started) => p,
+            _ if sb.stopped => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
+            Some(p) if crate::service::pause_alive(p, sb.pause_started) => Some(p),
+            None if pinned && !sb.config.share_pid => None,
             _ => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
         };
         // NamespaceMode TARGET: the target must be running (its namespace
@@ -144,7 +150,7 @@ impl RuncRuntime {
     async fn setup_container(
         &self,
         mut rec: ContainerRecord,
-        pause_pid: i32,
+        pause_pid: Option<i32>,
         target_pid: Option<i32>,
         sb: &crate::service::SandboxRecord,
         sandbox: &PodSandboxConfig,
@@ -186,6 +192,8 @@ impl RuncRuntime {
             sandbox,
             rootfs: &rootfs,
             netns: sb.netns.as_deref(),
+            ipc_ns: sb.ipc_ns.as_deref(),
+            uts_ns: sb.uts_ns.as_deref(),
             pause_pid,
             target_pid,
             shm: Some(&shm),

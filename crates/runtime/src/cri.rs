@@ -246,6 +246,19 @@ pub struct PodRuntimeState {
 /// The CRI RuntimeService, the seam between the node agent and the runtime.
 pub trait RuntimeService: Send + Sync + 'static {
     fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+    /// `run_pod_sandbox` in two halves, so a pod's first containers can be
+    /// created while its infra process starts and its network is attached
+    /// (beyond CRI, which has one call). The first makes the sandbox with
+    /// its namespaces pinned and returns its id (undoing itself on error);
+    /// containers that do not share the pause's PID namespace can be
+    /// created in it at once, but started only after `finish_pod_sandbox`
+    /// succeeded. That one starts the infra process and attaches the
+    /// network; on error the caller removes the sandbox.
+    fn prepare_pod_sandbox(
+        &self,
+        config: &PodSandboxConfig,
+    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+    fn finish_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Stop every container of the sandbox and the infra process; tear down its network.
     fn stop_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Remove what stop left (state, files, cgroups). Idempotent: a missing sandbox is Ok.

@@ -11,9 +11,9 @@ use peapod_net::{NetRequest, PortMap};
 
 use crate::RuntimeError;
 use crate::cri::*;
-use crate::mounts;
 use crate::service::{Inner, RuncRuntime, SandboxRecord, new_id, pause_alive, wait_pid_exit};
 use crate::spec::{SandboxSpecInput, sandbox_spec};
+use crate::{mounts, pins};
 
 pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
     let ready = !r.stopped && r.pause_pid.is_some_and(|p| pause_alive(p, r.pause_started));
@@ -62,22 +62,43 @@ fn net_request(r: &SandboxRecord) -> Option<NetRequest> {
 
 impl RuncRuntime {
     pub(crate) async fn run_pod_sandbox_impl(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
-        // An unknown handler is refused before anything of the sandbox exists.
-        let (handler, runc) = self.inner.handlers.resolve(&config.runtime_handler)?;
-        let id = new_id();
-        match self.setup_sandbox(&id, config, handler, runc).await {
+        let id = self.prepare_pod_sandbox_impl(config).await?;
+        match self.finish_pod_sandbox_impl(&id).await {
             Ok(()) => Ok(id),
             Err(e) => {
-                // Undo whatever was done; the record tells teardown what exists.
-                if let Err(te) = self.remove_pod_sandbox_impl(&id).await {
-                    tracing::warn!(sandbox = %id, error = %te, "cleanup after a failed sandbox setup");
-                }
+                self.undo_sandbox(&id).await;
                 Err(e)
             }
         }
     }
 
-    async fn setup_sandbox(
+    /// Everything of the sandbox but its pause process and network
+    /// attachment: the record, the pinned namespaces (network, IPC, UTS
+    /// with the hostname), /dev/shm, the pod cgroup, the pod's /etc files
+    /// (without the pod IP yet) and the pause bundle. Containers can be
+    /// created in it from here on (not in a `share_pid` one, whose PID
+    /// namespace is the pause's); `finish_pod_sandbox_impl` does the rest.
+    pub(crate) async fn prepare_pod_sandbox_impl(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
+        // An unknown handler is refused before anything of the sandbox exists.
+        let (handler, runc) = self.inner.handlers.resolve(&config.runtime_handler)?;
+        let id = new_id();
+        match self.prepare_sandbox(&id, config, handler, runc).await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                self.undo_sandbox(&id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Undo whatever of a sandbox was done; the record tells teardown what exists.
+    async fn undo_sandbox(&self, id: &str) {
+        if let Err(te) = self.remove_pod_sandbox_impl(id).await {
+            tracing::warn!(sandbox = %id, error = %te, "cleanup after a failed sandbox setup");
+        }
+    }
+
+    async fn prepare_sandbox(
         &self,
         id: &str,
         config: &PodSandboxConfig,
@@ -88,11 +109,13 @@ impl RuncRuntime {
         let dir = inner.sandbox_dir(id);
         std::fs::create_dir_all(dir.join("bundle"))
             .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
-        let mut rec = SandboxRecord {
+        let rec = SandboxRecord {
             id: id.to_owned(),
             config: config.clone(),
             created_at: jiff::Timestamp::now(),
             netns: (!config.host_network).then(|| inner.netns_path(id)),
+            ipc_ns: (!config.host_ipc).then(|| dir.join(pins::IPC)),
+            uts_ns: (!config.host_network).then(|| dir.join(pins::UTS)),
             pause_pid: None,
             pause_started: None,
             ips: vec![],
@@ -102,12 +125,17 @@ impl RuncRuntime {
         };
         inner.save_sandbox(&rec)?;
 
-        if let Some(ns) = &rec.netns {
-            let ns = ns.clone();
-            tokio::task::spawn_blocking(move || peapod_net::netns::create_pinned(&ns))
-                .await
-                .map_err(|e| RuntimeError::io("netns task", std::io::Error::other(e)))??;
-        }
+        let (netns, ipc, uts, hostname) =
+            (rec.netns.clone(), rec.ipc_ns.clone(), rec.uts_ns.clone(), config.hostname.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
+            if let Some(ns) = &netns {
+                peapod_net::netns::create_pinned(ns)?;
+            }
+            pins::create(ipc.as_deref(), uts.as_deref().map(|p| (p, hostname.as_str())))
+                .map_err(|e| RuntimeError::io("pinning the pod's IPC and UTS namespaces", e))
+        })
+        .await
+        .map_err(|e| RuntimeError::io("namespace task", std::io::Error::other(e)))??;
         if !config.host_ipc {
             mounts::mount_tmpfs(&dir.join("shm"), "mode=1777,size=65536k")
                 .map_err(|e| RuntimeError::io("mounting the pod's /dev/shm", e))?;
@@ -123,13 +151,29 @@ impl RuncRuntime {
             config,
             pause_rootfs: &inner.pause_rootfs(),
             netns: rec.netns.as_deref(),
+            ipc_ns: rec.ipc_ns.as_deref(),
+            uts_ns: rec.uts_ns.as_deref(),
             cgroups_path: cg_path,
             limits: &inner.limits,
         });
         crate::service::write_json(&dir.join("bundle").join("config.json"), &spec)?;
+        // Bound into containers at their create: they must exist now, and
+        // are rewritten in place (same inode) once the pod has its IPs.
+        write_pod_files(&dir, config, &[])
+    }
 
-        // The network attachment and the infra container only share the
-        // pinned namespace, so they are set up concurrently.
+    /// Start the pause process and attach the network, concurrently (they
+    /// share only the pinned namespace); write the pod's IPs into its
+    /// /etc/hosts. On error nothing is undone: the caller removes the
+    /// sandbox (and whatever containers it created in it).
+    pub(crate) async fn finish_pod_sandbox_impl(&self, id: &str) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let mut rec = inner.sandbox(id).ok_or_else(|| RuntimeError::SandboxNotFound(id.into()))?;
+        if rec.stopped || rec.pause_pid.is_some() {
+            return Err(RuntimeError::SandboxNotReady(id.into()));
+        }
+        let runc = inner.sandbox_runc(&rec);
+        let dir = inner.sandbox_dir(id);
         let req = net_request(&rec);
         let net = async {
             match &req {
@@ -137,7 +181,8 @@ impl RuncRuntime {
                 None => Ok(vec![]),
             }
         };
-        let pause = async { runc.run_detached(id, &dir.join("bundle"), &dir.join("pause.pid")).await };
+        let (bundle, pid_file) = (dir.join("bundle"), dir.join("pause.pid"));
+        let pause = runc.run_detached(id, &bundle, &pid_file);
         let (ips, pid) = tokio::join!(net, pause);
         if let Ok(pid) = &pid {
             // Record the pid even if the network failed, so teardown kills it.
@@ -147,7 +192,7 @@ impl RuncRuntime {
         }
         let pid = pid?;
         rec.ips = ips?;
-        write_pod_files(&dir, config, &rec.ips)?;
+        write_pod_files(&dir, &rec.config, &rec.ips)?;
         inner.save_sandbox(&rec)?;
         watch_pause(inner.clone(), id.to_owned(), pid);
         Ok(())
@@ -201,6 +246,11 @@ impl RuncRuntime {
             && let Err(e) = peapod_net::netns::remove_pinned(ns)
         {
             errors.push(e.into());
+        }
+        for pin in [&rec.ipc_ns, &rec.uts_ns].into_iter().flatten() {
+            if let Err(e) = pins::remove(pin) {
+                errors.push(RuntimeError::io("unpinning a pod namespace", e));
+            }
         }
         if let Err(e) = mounts::unmount(&inner.sandbox_dir(id).join("shm")) {
             errors.push(RuntimeError::io("unmounting the pod's /dev/shm", e));

@@ -65,6 +65,12 @@ pub(crate) struct SandboxRecord {
     pub config: PodSandboxConfig,
     pub created_at: jiff::Timestamp,
     pub netns: Option<PathBuf>,
+    /// Pinned IPC and UTS namespaces (pins.rs); None for hostIPC /
+    /// hostNetwork, and in records of older versions, whose pause made them.
+    #[serde(default)]
+    pub ipc_ns: Option<PathBuf>,
+    #[serde(default)]
+    pub uts_ns: Option<PathBuf>,
     pub pause_pid: Option<i32>,
     /// Start time of the infra process (guards against pid reuse).
     #[serde(default)]
@@ -507,6 +513,12 @@ pub(crate) async fn wait_pid_exit(pid: i32) {
 impl RuntimeService for RuncRuntime {
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
         self.run_pod_sandbox_impl(config).await
+    }
+    async fn prepare_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
+        self.prepare_pod_sandbox_impl(config).await
+    }
+    async fn finish_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
+        self.finish_pod_sandbox_impl(id).await
     }
     async fn stop_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
         self.stop_pod_sandbox_impl(id).await

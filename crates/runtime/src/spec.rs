@@ -172,8 +172,21 @@ pub struct SandboxSpecInput<'a> {
     pub pause_rootfs: &'a Path,
     /// The pinned network namespace; None for hostNetwork.
     pub netns: Option<&'a Path>,
+    /// The pinned IPC and UTS namespaces ([`crate::pins`]), which the pause
+    /// joins like every container; a new one of each when None (sandboxes
+    /// of older versions).
+    pub ipc_ns: Option<&'a Path>,
+    pub uts_ns: Option<&'a Path>,
     pub cgroups_path: String,
     pub limits: &'a HostLimits,
+}
+
+/// Join the namespace pinned at `pin`, or make a new one.
+fn new_or_join(kind: &str, pin: Option<&Path>) -> Namespace {
+    match pin {
+        Some(p) => Namespace::join(kind, p.to_string_lossy()),
+        None => Namespace::new(kind),
+    }
 }
 
 pub fn sandbox_spec(i: &SandboxSpecInput<'_>) -> Spec {
@@ -183,10 +196,10 @@ pub fn sandbox_spec(i: &SandboxSpecInput<'_>) -> Spec {
         namespaces.push(Namespace::new("pid"));
     }
     if !c.host_ipc {
-        namespaces.push(Namespace::new("ipc"));
+        namespaces.push(new_or_join("ipc", i.ipc_ns));
     }
     if !c.host_network {
-        namespaces.push(Namespace::new("uts"));
+        namespaces.push(new_or_join("uts", i.uts_ns));
     }
     if let Some(ns) = i.netns {
         namespaces.push(Namespace::join("network", ns.to_string_lossy()));
@@ -244,7 +257,14 @@ pub struct ContainerSpecInput<'a> {
     pub sandbox: &'a PodSandboxConfig,
     pub rootfs: &'a Path,
     pub netns: Option<&'a Path>,
-    pub pause_pid: i32,
+    /// The sandbox's pinned IPC and UTS namespaces; without them the
+    /// pause's (`/proc/<pause_pid>/ns/…`, sandboxes of older versions).
+    pub ipc_ns: Option<&'a Path>,
+    pub uts_ns: Option<&'a Path>,
+    /// The pause process: its PID namespace for `share_pid`, and the IPC
+    /// and UTS namespaces of a sandbox without pins. None while a prepared
+    /// sandbox's pause is still starting (then neither is needed).
+    pub pause_pid: Option<i32>,
     /// The main process of the container whose PID namespace this one
     /// joins ([`ContainerConfig::pid_target`]).
     pub target_pid: Option<i32>,
@@ -265,7 +285,8 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
     let c = i.config;
     let s = i.sandbox;
     let sec = &c.security;
-    let ns_path = |kind: &str| format!("/proc/{}/ns/{kind}", i.pause_pid);
+    let ns_path = |kind: &str| format!("/proc/{}/ns/{kind}", i.pause_pid.unwrap_or(0));
+    let pinned = |kind: &str, pin: Option<&Path>| pin.map_or_else(|| ns_path(kind), |p| p.display().to_string());
 
     let mut namespaces = vec![Namespace::new("mount")];
     if !s.host_pid {
@@ -282,10 +303,10 @@ pub fn container_spec(i: &ContainerSpecInput<'_>) -> Spec {
         namespaces.push(Namespace::join("network", ns.to_string_lossy()));
     }
     if !s.host_ipc {
-        namespaces.push(Namespace::join("ipc", ns_path("ipc")));
+        namespaces.push(Namespace::join("ipc", pinned("ipc", i.ipc_ns)));
     }
     if !s.host_network {
-        namespaces.push(Namespace::join("uts", ns_path("uts")));
+        namespaces.push(Namespace::join("uts", pinned("uts", i.uts_ns)));
     }
 
     let mut mounts = default_mounts(if s.host_ipc { None } else { i.shm }, sec.privileged);
@@ -448,9 +469,25 @@ mod tests {
             config: &cfg,
             pause_rootfs: Path::new("/p"),
             netns: Some(Path::new("/run/peapod/netns/x")),
+            ipc_ns: None,
+            uts_ns: None,
             cgroups_path: "/peapod/podu1/x".into(),
             limits: &l,
         });
+        // With pinned IPC and UTS namespaces the pause joins them.
+        let pinned = sandbox_spec(&SandboxSpecInput {
+            config: &cfg,
+            pause_rootfs: Path::new("/p"),
+            netns: Some(Path::new("/run/peapod/netns/x")),
+            ipc_ns: Some(Path::new("/s/ipcns")),
+            uts_ns: Some(Path::new("/s/utsns")),
+            cgroups_path: "/peapod/podu1/x".into(),
+            limits: &l,
+        });
+        let kinds: Vec<(&str, Option<&str>)> =
+            pinned.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
+        assert_eq!(&kinds[2..4], [("ipc", Some("/s/ipcns")), ("uts", Some("/s/utsns"))]);
+        assert_eq!(pinned.hostname.as_deref(), Some("web"));
         assert_eq!(s.hostname.as_deref(), Some("web"));
         let kinds: Vec<(&str, Option<&str>)> =
             s.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
@@ -503,7 +540,9 @@ mod tests {
             sandbox: &sb,
             rootfs: Path::new("/c/rootfs"),
             netns: Some(Path::new("/n")),
-            pause_pid: 42,
+            ipc_ns: None,
+            uts_ns: None,
+            pause_pid: Some(42),
             target_pid: None,
             shm: Some(Path::new("/s/shm")),
             etc: EtcFiles {
@@ -529,6 +568,43 @@ mod tests {
                 ("network", Some("/n")),
                 ("ipc", Some("/proc/42/ns/ipc")),
                 ("uts", Some("/proc/42/ns/uts"))
+            ]
+        );
+        // A sandbox with pinned IPC and UTS namespaces: those, even before
+        // its pause runs.
+        let own_pid = PodSandboxConfig { share_pid: false, ..sb.clone() };
+        let pinned = container_spec(&ContainerSpecInput {
+            config: &cfg,
+            sandbox: &own_pid,
+            rootfs: Path::new("/c/rootfs"),
+            netns: Some(Path::new("/n")),
+            ipc_ns: Some(Path::new("/s/ipcns")),
+            uts_ns: Some(Path::new("/s/utsns")),
+            pause_pid: None,
+            target_pid: None,
+            shm: Some(Path::new("/s/shm")),
+            etc: EtcFiles {
+                hostname: Path::new("/s/hostname"),
+                hosts: Path::new("/s/hosts"),
+                resolv_conf: Path::new("/s/resolv.conf"),
+            },
+            termination_log: None,
+            user: User::default(),
+            cgroups_path: "/peapod/podu1/c".into(),
+            limits: &l,
+            host_devices: &[],
+            seccomp_localhost: None,
+        });
+        let ns: Vec<(&str, Option<&str>)> =
+            pinned.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
+        assert_eq!(
+            ns,
+            vec![
+                ("mount", None),
+                ("pid", None),
+                ("network", Some("/n")),
+                ("ipc", Some("/s/ipcns")),
+                ("uts", Some("/s/utsns"))
             ]
         );
         let dests: Vec<&str> = s.mounts.iter().map(|m| m.destination.as_str()).collect();
@@ -557,7 +633,9 @@ mod tests {
             sandbox,
             rootfs: Path::new("/c/rootfs"),
             netns: None,
-            pause_pid: 42,
+            ipc_ns: None,
+            uts_ns: None,
+            pause_pid: Some(42),
             target_pid,
             shm: None,
             etc: EtcFiles {

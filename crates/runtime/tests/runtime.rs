@@ -233,6 +233,56 @@ async fn containers_share_network_and_uts_and_stop_gracefully() {
     assert!(e.rt.runc().list().await.unwrap().is_empty());
 }
 
+/// A container created in a prepared sandbox before its pause runs joins
+/// the same pinned IPC and UTS namespaces as the pause, and starts once the
+/// sandbox is finished; a share_pid sandbox refuses that until then.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_created_while_the_sandbox_finishes_join_its_namespaces() {
+    let e = env("early").await;
+    let sb = sandbox_config(&e, "early");
+    let sid = e.rt.prepare_pod_sandbox(&sb).await.unwrap();
+    assert_eq!(e.rt.pod_sandbox_status(&sid).await.unwrap().state, SandboxState::NotReady);
+    let c = container(
+        &e,
+        "main",
+        &["sh", "-c", "hostname; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; sleep 60"],
+    );
+    let cid = e.rt.create_container(&sid, &c, &sb).await.unwrap();
+    e.rt.finish_pod_sandbox(&sid).await.unwrap();
+    assert_eq!(e.rt.pod_sandbox_status(&sid).await.unwrap().state, SandboxState::Ready);
+    e.rt.start_container(&cid).await.unwrap();
+    let pause: i32 = std::fs::read_to_string(e.state.join("sandboxes").join(&sid).join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let ns = |pid: i32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(&c.log_path).unwrap_or_default();
+        if log.lines().count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for want in ["early".to_owned(), ns(pause, "ipc").display().to_string(), ns(pause, "uts").display().to_string()] {
+        assert!(log.contains(&format!(" stdout F {want}")), "{want} in {log}");
+    }
+    assert_ne!(ns(pause, "ipc"), ns(std::process::id() as i32, "ipc"), "not the host's");
+
+    let shared = PodSandboxConfig { share_pid: true, ..sandbox_config(&e, "early-pid") };
+    let sid2 = e.rt.prepare_pod_sandbox(&shared).await.unwrap();
+    let c2 = container(&e, "two", &["true"]);
+    assert!(e.rt.create_container(&sid2, &c2, &shared).await.is_err(), "needs the pause's PID namespace");
+    e.rt.remove_pod_sandbox(&sid2).await.unwrap();
+
+    e.rt.remove_pod_sandbox(&sid).await.unwrap();
+    assert!(e.rt.runc().list().await.unwrap().is_empty(), "runc state left");
+    assert_eq!(std::fs::read_dir(e.state.join("sandboxes")).unwrap().count(), 0);
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(e.state.to_str().unwrap()), "mounts (pins) left");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn create_error_is_reported_and_cleaned() {
     let e = env("err").await;
