@@ -9,6 +9,7 @@ mod doctor;
 mod heap;
 mod install;
 mod serve;
+mod state_dir;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 

@@ -191,6 +191,8 @@ impl ServeArgs {
 }
 
 pub fn main(mut a: ServeArgs, matches: &clap::ArgMatches) -> i32 {
+    // Before the async runtime starts its threads.
+    crate::heap::limit_arenas();
     if let Err(e) = crate::config::apply_file(&mut a, matches) {
         eprintln!("error: {e}");
         return 1;
@@ -376,6 +378,7 @@ async fn run(a: ServeArgs) -> Result<()> {
     for d in [&a.data_dir, &a.state_dir] {
         mkdir(d)?;
     }
+    let state_tmpfs = crate::state_dir::ensure(&a.state_dir)?;
     let node_name = a.node_name.clone().unwrap_or_else(hostname);
     let store =
         Store::open(&a.data_dir.join("store.db"), StoreOptions::default()).context("opening the object store")?;
@@ -512,6 +515,13 @@ async fn run(a: ServeArgs) -> Result<()> {
     // The network's own rules go with the last pod (kept for pods that run on).
     if let Err(e) = network.shutdown().await {
         tracing::warn!(error = %e, "removing the pod network's rules");
+    }
+    // The state dir's tmpfs goes when nothing in it is needed any more.
+    if state_tmpfs
+        && runtime.list_pod_sandboxes().await.is_ok_and(|s| s.is_empty())
+        && runtime.list_containers().await.is_ok_and(|c| c.is_empty())
+    {
+        crate::state_dir::release(&a.state_dir);
     }
     // The cgroup root is ours; leave it only while pods still use it.
     if peapod_runtime::cgroups::children(&a.cgroup_root).is_empty() {

@@ -67,8 +67,8 @@ pub fn mounts_under(dir: &Path) -> Vec<std::path::PathBuf> {
     v
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
+/// mountinfo escapes space, tab, newline and backslash as octal: undo it.
+pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;

@@ -301,9 +301,14 @@ impl Daemon {
             found.push(format!("process {p}"));
         }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        // (The state dir's own tmpfs stays while the daemon runs; see
+        // leftovers_after_stop.)
+        let state = self.state_dir().to_string_lossy().into_owned();
         for dir in [self.state_dir(), self.data_dir()] {
             let d = dir.to_string_lossy().into_owned();
-            for l in mounts.lines().filter(|l| l.split_whitespace().nth(4).is_some_and(|m| m.starts_with(&d))) {
+            for l in
+                mounts.lines().filter(|l| l.split_whitespace().nth(4).is_some_and(|m| m.starts_with(&d) && m != state))
+            {
                 found.push(format!("mount {l}"));
             }
         }
@@ -437,6 +442,13 @@ impl Daemon {
     pub fn leftovers_after_stop(&self) -> Vec<String> {
         let mut found = self.leftovers();
         found.extend(self.iptables_rules().into_iter().filter(|l| is_network_rule(l)));
+        // The state dir's tmpfs (serve mounts one where it is not on one).
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for l in mounts.lines() {
+            if l.split_whitespace().nth(4).is_some_and(|m| Path::new(m) == self.state_dir()) {
+                found.push(format!("state dir tmpfs {l}"));
+            }
+        }
         for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             let root = h.path().join(self.cgroup_root.trim_start_matches('/'));
             if root.is_dir() {
