@@ -24,7 +24,7 @@ pub fn ensure(dir: &Path) -> anyhow::Result<bool> {
     if is_ours(dir) {
         return Ok(true);
     }
-    let on_tmpfs = rustix::fs::statfs(dir).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC);
+    let on_tmpfs = rustix::fs::statfs(dir).is_ok_and(|s| s.f_type == TMPFS_MAGIC);
     let empty = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.next().is_none();
     if on_tmpfs || !empty {
         if !on_tmpfs {

@@ -13,14 +13,21 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Mount points of every cgroup hierarchy on this host (v1 controllers,
 /// the named systemd hierarchy and the unified v2 tree, when mounted).
+/// Read once: they do not change under a running daemon, and mountinfo
+/// grows with every pod's mounts.
 pub fn hierarchies() -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return vec![PathBuf::from(CGROUP_ROOT)];
-    };
-    let mut out = parse_hierarchies(&text);
-    out.sort();
-    out.dedup();
-    out
+    static CACHE: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+                return vec![PathBuf::from(CGROUP_ROOT)];
+            };
+            let mut out = parse_hierarchies(&text);
+            out.sort();
+            out.dedup();
+            out
+        })
+        .clone()
 }
 
 fn parse_hierarchies(mountinfo: &str) -> Vec<PathBuf> {

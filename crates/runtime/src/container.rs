@@ -99,6 +99,9 @@ impl RuncRuntime {
         sandbox: &PodSandboxConfig,
     ) -> Result<String, RuntimeError> {
         let inner = &self.inner;
+        // Counted before the record is read: the sandbox's pins stay while
+        // this create may open them.
+        let creating = crate::sandbox::Creating::new(inner, sandbox_id);
         let sb = inner.sandbox(sandbox_id).ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
         // The pause must run, except in a sandbox still being finished
         // whose namespaces are all pinned, for a container that does not
@@ -136,7 +139,9 @@ impl RuncRuntime {
             runtime_binary: sb.runtime_binary.clone(),
         };
         inner.save_container(&rec)?;
-        match self.setup_container(rec, pause_pid, target_pid, &sb, sandbox).await {
+        let res = self.setup_container(rec, pause_pid, target_pid, &sb, sandbox).await;
+        drop(creating);
+        match res {
             Ok(()) => Ok(id),
             Err(e) => {
                 if let Err(ce) = self.remove_container_impl(&id).await {

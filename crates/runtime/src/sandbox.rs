@@ -195,6 +195,7 @@ impl RuncRuntime {
         write_pod_files(&dir, &rec.config, &rec.ips)?;
         inner.save_sandbox(&rec)?;
         watch_pause(inner.clone(), id.to_owned(), pid);
+        unpin_when_idle(inner, id);
         Ok(())
     }
 
@@ -324,6 +325,60 @@ fn first_error(mut errors: Vec<RuntimeError>) -> Result<(), RuntimeError> {
         tracing::warn!(error = %e, "further teardown error");
     }
     Err(errors.remove(0))
+}
+
+/// Once the pause runs and no create that may still open them is in
+/// flight, unpin the sandbox's IPC and UTS namespaces (the pause holds them
+/// now; containers created later join them through it), so a running pod
+/// has one pinned namespace, not three: every mount is a line of
+/// /proc/self/mountinfo, which runc reads on each create and each exec
+/// (probes) at a cost that grows with the host's mounts. Called by finish
+/// and by each create that ends.
+pub(crate) fn unpin_when_idle(inner: &Inner, id: &str) {
+    let creating = inner.creating.lock().expect("lock");
+    if creating.get(id).is_some_and(|n| *n > 0) {
+        return;
+    }
+    let Some(mut rec) = inner.sandbox(id) else { return };
+    if rec.pause_pid.is_none() || rec.stopped || (rec.ipc_ns.is_none() && rec.uts_ns.is_none()) {
+        return;
+    }
+    for pin in [rec.ipc_ns.take(), rec.uts_ns.take()].into_iter().flatten() {
+        if let Err(e) = pins::remove(&pin) {
+            tracing::warn!(sandbox = %id, error = %e, "unpinning a pod namespace");
+        }
+    }
+    if let Err(e) = inner.save_sandbox(&rec) {
+        tracing::warn!(sandbox = %id, error = %e, "saving the sandbox record");
+    }
+}
+
+/// A container create in flight in a sandbox (see `unpin_when_idle`).
+pub(crate) struct Creating<'a> {
+    inner: &'a Inner,
+    sandbox: &'a str,
+}
+
+impl<'a> Creating<'a> {
+    pub fn new(inner: &'a Inner, sandbox: &'a str) -> Self {
+        *inner.creating.lock().expect("lock").entry(sandbox.to_owned()).or_default() += 1;
+        Creating { inner, sandbox }
+    }
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        {
+            let mut creating = self.inner.creating.lock().expect("lock");
+            if let Some(n) = creating.get_mut(self.sandbox) {
+                *n -= 1;
+                if *n == 0 {
+                    creating.remove(self.sandbox);
+                }
+            }
+        }
+        unpin_when_idle(self.inner, self.sandbox);
+    }
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod, as kubelet writes them.

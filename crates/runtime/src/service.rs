@@ -115,6 +115,9 @@ pub(crate) struct Inner {
     pub shim_gone: Mutex<HashSet<String>>,
     /// Termination messages of exited containers (final once read).
     pub messages: Mutex<HashMap<String, String>>,
+    /// Creates in flight per sandbox that may still open its pinned
+    /// namespaces (see `sandbox::unpin_when_idle`).
+    pub creating: Mutex<HashMap<String, usize>>,
     pub events: broadcast::Sender<ContainerEvent>,
 }
 
@@ -241,6 +244,7 @@ impl RuncRuntime {
             containers: Mutex::new(HashMap::new()),
             shim_gone: Mutex::new(HashSet::new()),
             messages: Mutex::new(HashMap::new()),
+            creating: Mutex::new(HashMap::new()),
             events,
         });
         install_pause(&inner.pause_rootfs())?;

@@ -269,6 +269,17 @@ async fn containers_created_while_the_sandbox_finishes_join_its_namespaces() {
         assert!(log.contains(&format!(" stdout F {want}")), "{want} in {log}");
     }
     assert_ne!(ns(pause, "ipc"), ns(std::process::id() as i32, "ipc"), "not the host's");
+    // Once the pause runs and no create is in flight, the pause holds them
+    // alone; a later container joins them through it.
+    let sdir = e.state.join("sandboxes").join(&sid);
+    assert!(!sdir.join("ipcns").exists() && !sdir.join("utsns").exists(), "pins left after finish");
+    let later = container(&e, "later", &["sh", "-c", "readlink /proc/self/ns/ipc; hostname"]);
+    let lid = e.rt.create_container(&sid, &later, &sb).await.unwrap();
+    e.rt.start_container(&lid).await.unwrap();
+    assert_eq!(wait_exit(&e.rt, &lid).await.exit_code, Some(0));
+    let log = std::fs::read_to_string(&later.log_path).unwrap();
+    assert!(log.contains(&format!(" stdout F {}", ns(pause, "ipc").display())), "{log}");
+    assert!(log.contains(" stdout F early"), "{log}");
 
     let shared = PodSandboxConfig { share_pid: true, ..sandbox_config(&e, "early-pid") };
     let sid2 = e.rt.prepare_pod_sandbox(&shared).await.unwrap();

@@ -90,9 +90,9 @@ pub(crate) async fn run(b: &mut Bench) -> Result<()> {
     // Records, runc state, bundles and upper dirs: memory when the state
     // dir is a tmpfs (as serve makes it), which PSS does not show.
     if let Ok(st) = rustix::fs::statfs(&b.daemon.state_dir)
-        && st.f_type as i64 == 0x0102_1994
+        && st.f_type == 0x0102_1994
     {
-        let used = (st.f_blocks - st.f_bfree) as u64 * st.f_bsize as u64 / 1024;
+        let used = (st.f_blocks - st.f_bfree) * st.f_bsize as u64 / 1024;
         println!("  state dir tmpfs (not counted) {} KiB per pod", kib(used, n));
     }
     if let (Some(a0), Some(a1)) = (avail0, avail1) {
