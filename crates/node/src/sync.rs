@@ -422,8 +422,8 @@ fn sandbox_failed<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, uid: &str, e:
 /// May the pod's first containers be created while its new sandbox
 /// finishes? Not when something must know the sandbox first: the pause's
 /// PID namespace (shareProcessNamespace), the pod IP (status.podIP(s) in
-/// env, a postStart httpGet), or old containers to kill with preStop
-/// hooks aimed at the pod.
+/// env, an httpGet handler: postStart, or preStop when a failed postStart
+/// kills the container in this sync), or old containers to kill.
 fn overlap_sandbox(pod: &Pod, a: &PodActions) -> bool {
     let Some(spec) = pod.spec.as_ref() else { return false };
     if spec.share_process_namespace == Some(true) || !a.kill.is_empty() {
@@ -435,7 +435,10 @@ fn overlap_sandbox(pod: &Pod, a: &PodActions) -> bool {
                 .as_ref()
                 .and_then(|v| v.field_ref.as_ref())
                 .is_some_and(|f| f.field_path.starts_with("status.podIP"))
-        }) || c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()).is_some_and(|h| h.http_get.is_some())
+        }) || c
+            .lifecycle
+            .as_ref()
+            .is_some_and(|l| [&l.post_start, &l.pre_stop].into_iter().flatten().any(|h| h.http_get.is_some()))
     };
     !spec.containers.iter().chain(spec.init_containers.iter().flatten()).any(needs_ip)
 }

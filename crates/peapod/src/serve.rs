@@ -233,18 +233,57 @@ fn init_logging(a: &ServeArgs) {
     }
 }
 
-/// The image store as the runtime's snapshotter.
-struct ImageRootfs(ImageStore);
+/// The image store as the runtime's snapshotter. A container's writable
+/// layer (overlay upper and work dirs) is kept on disk under the data dir,
+/// `<data>/containers/<container id>`, not in its state dir (a tmpfs, see
+/// state_dir.rs): what a container writes to its root file system is
+/// ephemeral storage, as in Kubernetes, not memory charged to its cgroup.
+struct ImageRootfs {
+    images: ImageStore,
+    layers: PathBuf,
+}
+
+impl ImageRootfs {
+    fn layer_dir(&self, container_dir: &Path) -> Result<PathBuf, String> {
+        let id = container_dir.file_name().ok_or_else(|| format!("no container id in {}", container_dir.display()))?;
+        Ok(self.layers.join(id))
+    }
+
+    /// Remove the writable layers of containers the runtime no longer has
+    /// (the state dir's tmpfs is gone after a reboot, their records with it).
+    fn sweep(&self, live: &std::collections::HashSet<String>) {
+        for e in std::fs::read_dir(&self.layers).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(&id) {
+                let _ = self.images.cleanup_rootfs(&e.path());
+                match std::fs::remove_dir(e.path()) {
+                    Ok(()) => tracing::info!(container = %id, "removed the writable layer of a container that is gone"),
+                    Err(err) => {
+                        tracing::warn!(path = %e.path().display(), error = %err, "removing a stale writable layer")
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl RootfsProvider for ImageRootfs {
     fn prepare(&self, image_id: &str, dir: &Path) -> Result<Vec<RootfsMount>, String> {
-        let info =
-            self.0.get(image_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("image {image_id} not found"))?;
-        let mounts = self.0.prepare_rootfs(&info, dir).map_err(|e| e.to_string())?;
+        let info = self
+            .images
+            .get(image_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("image {image_id} not found"))?;
+        let mounts = self.images.prepare_rootfs(&info, &self.layer_dir(dir)?).map_err(|e| e.to_string())?;
         Ok(mounts.into_iter().map(|m| RootfsMount { fstype: m.fstype, source: m.source, options: m.options }).collect())
     }
     fn cleanup(&self, dir: &Path) -> Result<(), String> {
-        self.0.cleanup_rootfs(dir).map_err(|e| e.to_string())
+        let layer = self.layer_dir(dir)?;
+        self.images.cleanup_rootfs(&layer).map_err(|e| e.to_string())?;
+        match std::fs::remove_dir(&layer) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("removing {}: {e}", layer.display())),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -414,6 +453,7 @@ async fn run(a: ServeArgs) -> Result<()> {
         Arc::new(net)
     };
     let exe = std::env::current_exe().context("locating the peapod binary")?;
+    let rootfs = Arc::new(ImageRootfs { images: images.clone(), layers: a.data_dir.join("containers") });
     let runtime = RuncRuntime::new(
         RuntimeConfig {
             state_dir: a.state_dir.clone(),
@@ -423,11 +463,15 @@ async fn run(a: ServeArgs) -> Result<()> {
             log_max_size: a.container_log_max_size,
             log_max_files: a.container_log_max_files,
         },
-        Arc::new(ImageRootfs(images.clone())),
+        rootfs.clone(),
         network.clone(),
     )
     .await
     .context("starting the container runtime")?;
+    // Only with a list to go by: a layer under a running container must stay.
+    if let Ok(list) = runtime.list_containers().await {
+        rootfs.sweep(&list.into_iter().map(|c| c.id).collect());
+    }
 
     let host_ip = peapod_node::node_object::host_ip();
     let host_resolv =

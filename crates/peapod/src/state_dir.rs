@@ -1,12 +1,12 @@
 //! The state directory on a tmpfs.
 //!
 //! The state dir (`/run/peapod`: runc state, sandbox and container records,
-//! bundles, pinned namespaces, container upper dirs) is runtime state, meant
+//! bundles, pinned namespaces, rootfs mount points) is runtime state, meant
 //! to live in memory like the rest of `/run` and to be gone after a reboot.
 //! Where `/run` is a disk file system (it is ext4 on this kind of machine),
-//! every record save, runc state write and overlay work dir is a new disk
-//! inode: in the churn benchmark, ext4's inode allocator took a twelfth of
-//! the machine's CPU. So `serve` mounts a tmpfs on an empty state dir that
+//! every record save and runc state write is a new disk inode: in the churn
+//! benchmark, ext4's inode allocator took a twelfth of the machine's CPU.
+//! So `serve` mounts a tmpfs on an empty state dir that
 //! is not on one, and unmounts it when it stops with nothing left in it.
 
 use std::path::Path;
@@ -44,12 +44,20 @@ pub fn ensure(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Unmount our tmpfs from `dir` (the caller knows nothing in it is needed).
+/// Unmount our tmpfs from `dir` (the caller knows no pod needs it). Not
+/// while anything is mounted below it (a pinned namespace, a rootfs that
+/// teardown missed) and not lazily: hidden, such leftovers could never be
+/// cleaned up; left in place, the next start's recovery finds them.
 pub fn release(dir: &Path) {
     if !is_ours(dir) {
         return;
     }
-    match rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH) {
+    let below: Vec<_> = peapod_runtime::mounts::mounts_under(dir).into_iter().filter(|m| m.as_path() != dir).collect();
+    if !below.is_empty() {
+        tracing::warn!(dir = %dir.display(), mounts = ?below, "mounts left in the state dir: keeping its tmpfs");
+        return;
+    }
+    match rustix::mount::unmount(dir, rustix::mount::UnmountFlags::empty()) {
         Ok(()) => tracing::info!(dir = %dir.display(), "unmounted the state dir's tmpfs"),
         Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "unmounting the state dir's tmpfs"),
     }

@@ -62,6 +62,17 @@ fn my_web_shares_network_and_uts_and_leaves_nothing_when_deleted() {
         let out = Command::new("nsenter").args(["-u", "-t", &pid.to_string(), "hostname"]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "my-web");
     }
+    // What a container writes to its root file system lands on disk in the
+    // data dir (ephemeral storage), not in the state dir's tmpfs.
+    d.ok(&["exec", "my-web", "-c", "server", "--", "sh", "-c", "echo kept > /written-by-test"]);
+    let layers: Vec<_> = std::fs::read_dir(d.data_dir().join("containers")).unwrap().flatten().collect();
+    assert_eq!(layers.len(), 2, "one writable layer per container");
+    assert!(
+        layers
+            .iter()
+            .any(|l| std::fs::read_to_string(l.path().join("upper/written-by-test")).is_ok_and(|t| t == "kept\n")),
+        "the write is in a layer under the data dir"
+    );
     // One pause process for the pod.
     let pauses: Vec<String> = d.pod_processes().into_iter().filter(|p| p.contains(": /pause [")).collect();
     assert_eq!(pauses.len(), 1, "{pauses:?}");

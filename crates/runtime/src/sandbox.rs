@@ -185,14 +185,23 @@ impl RuncRuntime {
         let pause = runc.run_detached(id, &bundle, &pid_file);
         let (ips, pid) = tokio::join!(net, pause);
         if let Ok(pid) = &pid {
-            // Record the pid even if the network failed, so teardown kills it.
             rec.pause_pid = Some(*pid);
             rec.pause_started = crate::service::proc_stat(*pid).map(|s| s.1);
-            inner.save_sandbox(&rec)?;
         }
-        let pid = pid?;
-        rec.ips = ips?;
-        write_pod_files(&dir, &rec.config, &rec.ips)?;
+        // Saved once: a record with the pause pid is a finished sandbox to
+        // `unpin_when_idle`, which must not race a stale save of ours. On
+        // error it is saved with the pid too, so teardown kills it.
+        let ips = ips.and_then(|ips| write_pod_files(&dir, &rec.config, &ips).map(|()| ips));
+        let (pid, ips) = match (pid, ips) {
+            (Ok(pid), Ok(ips)) => (pid, ips),
+            (pid, ips) => {
+                if pid.is_ok() {
+                    inner.save_sandbox(&rec)?;
+                }
+                return Err(pid.err().or(ips.err()).expect("one of them failed"));
+            }
+        };
+        rec.ips = ips;
         inner.save_sandbox(&rec)?;
         watch_pause(inner.clone(), id.to_owned(), pid);
         unpin_when_idle(inner, id);

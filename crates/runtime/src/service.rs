@@ -315,7 +315,8 @@ impl RuncRuntime {
         // recorded (that happens once the network is up too): its pause may
         // run and its netns and CNI attachment exist, but the node agent sees
         // it NotReady and would keep it beside the pod's next sandbox for the
-        // pod's lifetime. No container can belong to it: tear it down.
+        // pod's lifetime. Tear it down, with any container created in it
+        // while it was being finished.
         let half_made: Vec<String> = inner
             .sandboxes
             .lock()
@@ -327,6 +328,12 @@ impl RuncRuntime {
         for id in half_made {
             tracing::info!(sandbox = %id, "removing a sandbox whose setup was interrupted");
             let _ = self.remove_pod_sandbox_impl(&id).await;
+        }
+        // Pins a crash kept (a create was in flight when the daemon died):
+        // the pause holds those namespaces.
+        let finished: Vec<String> = inner.sandboxes.lock().expect("lock").keys().cloned().collect();
+        for id in finished {
+            crate::sandbox::unpin_when_idle(inner, &id);
         }
         // runc containers without any record of ours (crash between runc
         // create and the record), under the root of every handler: the

@@ -30,7 +30,8 @@ impl Inner {
         let capability_args = request::capability_args(req);
         let pod = format!("{}/{}", req.pod_namespace, req.pod_name);
         let path = self.record_path(&self.list.name, &req.sandbox_id);
-        self.ensure_host_rules().await?;
+        // Held until the attachment's record exists (see `host_rules_installed`).
+        let _rules = self.ensure_host_rules().await?;
         // A record for this sandbox means an earlier setup got somewhere:
         // undo it first (host-local refuses a second lease for one id).
         // Before reserving: this releases the sandbox's old ports.

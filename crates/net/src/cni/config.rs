@@ -153,6 +153,41 @@ pub fn default_conflist(d: &DefaultNetwork) -> Value {
     })
 }
 
+/// The default conflist of versions before the daemon kept the subnet's
+/// masquerade and forward rules itself (bridge `ipMasq` and the firewall
+/// plugin did, per pod).
+fn previous_default_conflist(d: &DefaultNetwork) -> Value {
+    let default_route = match parse_cidr(&d.subnet) {
+        Some((std::net::IpAddr::V6(_), _)) => "::/0",
+        _ => "0.0.0.0/0",
+    };
+    json!({
+        "cniVersion": "1.0.0",
+        "name": d.name,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": d.bridge,
+                "isGateway": true,
+                "ipMasq": true,
+                "hairpinMode": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{ "subnet": d.subnet }]],
+                    "routes": [{ "dst": default_route }],
+                    "dataDir": d.ipam_data_dir,
+                }
+            },
+            {
+                "type": "portmap",
+                "capabilities": { "portMappings": true },
+                "snat": true
+            },
+            { "type": "firewall" }
+        ]
+    })
+}
+
 /// Parse a configuration file's bytes. `.conflist` files (and `.json`
 /// files with a `plugins` array) are lists; others are one plugin, wrapped
 /// into a list as libcni's `ConfListFromConf` does.
@@ -262,7 +297,16 @@ pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, bool), NetEr
         files.push(default_path.clone());
     }
     let path = &files[0];
-    let bytes = std::fs::read(path).map_err(|e| NetError::io(format!("reading {}", path.display()), e))?;
+    let mut bytes = std::fs::read(path).map_err(|e| NetError::io(format!("reading {}", path.display()), e))?;
+    // The default of earlier versions, exactly as they wrote it: replaced by
+    // today's (attachments made with it keep their cached copy for DEL).
+    let previous =
+        serde_json::to_vec_pretty(&previous_default_conflist(&cfg.default_network)).expect("a JSON value serializes");
+    if *path == default_path && bytes == previous {
+        crate::cni::cache::write_atomic(&default_path, &generated, 0o644)?;
+        tracing::info!(path = %path.display(), "replaced the default conflist of an earlier version");
+        bytes = generated.clone();
+    }
     if *path == default_path && bytes != generated {
         tracing::warn!(
             path = %path.display(),
@@ -346,6 +390,34 @@ mod tests {
             subnet: "10.88.0.0/16".into(),
             ipam_data_dir: "/var/lib/peapod/ipam".into(),
         }
+    }
+
+    #[test]
+    fn the_previous_default_is_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = CniConfig {
+            conf_dir: d.path().join("conf"),
+            plugin_dirs: vec![],
+            cache_dir: d.path().join("cache"),
+            default_network: dn(),
+        };
+        std::fs::create_dir_all(&cfg.conf_dir).unwrap();
+        let path = cfg.conf_dir.join(DEFAULT_CONFLIST);
+        // What the old code wrote (its json! literal, copied from b8e74ae).
+        let old = serde_json::to_vec_pretty(&previous_default_conflist(&cfg.default_network)).unwrap();
+        assert!(String::from_utf8_lossy(&old).contains("\"ipMasq\": true"));
+        std::fs::write(&path, &old).unwrap();
+        let (list, ours) = load_network(&cfg).unwrap();
+        assert!(ours);
+        assert_eq!(list.plugins.len(), 2);
+        assert_eq!(std::fs::read(&path).unwrap(), serde_json::to_vec_pretty(&default_conflist(&dn())).unwrap());
+        // An edited file is the user's: used as written.
+        let mut edited: Value = serde_json::from_slice(&old).unwrap();
+        edited["plugins"][0]["hairpinMode"] = json!(false);
+        std::fs::write(&path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let (list, ours) = load_network(&cfg).unwrap();
+        assert!(!ours);
+        assert_eq!(list.plugins.len(), 3);
     }
 
     #[test]

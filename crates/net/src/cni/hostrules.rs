@@ -43,14 +43,15 @@ pub(crate) struct HostRules {
 impl HostRules {
     /// `None` if `subnet` is not a CIDR (validated earlier, so not expected).
     pub fn new(network: &str, bridge: &str, subnet: &str) -> Option<Self> {
-        let (addr, _) = parse_cidr(subnet)?;
+        let (addr, prefix) = parse_cidr(subnet)?;
         let (bin, multicast) = if addr.is_ipv6() { ("ip6tables", "ff00::/8") } else { ("iptables", "224.0.0.0/4") };
         Some(HostRules {
             bin,
-            subnet: subnet.to_owned(),
+            // As `iptables -S` prints it, so `install` recognises its rules.
+            subnet: format!("{}/{prefix}", network_address(addr, prefix)),
             multicast,
             chain: chain_name(bridge),
-            comment: comment(network),
+            comment: comment(network, bridge),
         })
     }
 
@@ -154,9 +155,25 @@ fn chain_name(bridge: &str) -> String {
     format!("PEAPOD-MASQ-{bridge}")
 }
 
-/// The comment on the rules in built-in chains.
-pub fn comment(network: &str) -> String {
-    format!("peapod network {network}")
+/// The comment on the rules in built-in chains. The bridge makes it one
+/// daemon's own: daemons side by side all call their network "peapod".
+pub fn comment(network: &str, bridge: &str) -> String {
+    format!("peapod network {network} bridge {bridge}")
+}
+
+/// `addr` with the host bits cleared (`10.85.0.1`/16 → `10.85.0.0`).
+fn network_address(addr: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,10 +191,11 @@ mod tests {
                 "nat -A PEAPOD-MASQ-pp0 -d 10.85.0.0/16 -j RETURN",
                 "nat -A PEAPOD-MASQ-pp0 -d 224.0.0.0/4 -j RETURN",
                 "nat -A PEAPOD-MASQ-pp0 -j MASQUERADE",
-                "nat -A POSTROUTING -s 10.85.0.0/16 -m comment --comment peapod network peapod -j PEAPOD-MASQ-pp0",
+                "nat -A POSTROUTING -s 10.85.0.0/16 -m comment --comment peapod network peapod bridge pp0 -j \
+                 PEAPOD-MASQ-pp0",
                 "filter -I FORWARD 1 -d 10.85.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \
-                 peapod network peapod -j ACCEPT",
-                "filter -I FORWARD 1 -s 10.85.0.0/16 -m comment --comment peapod network peapod -j ACCEPT",
+                 peapod network peapod bridge pp0 -j ACCEPT",
+                "filter -I FORWARD 1 -s 10.85.0.0/16 -m comment --comment peapod network peapod bridge pp0 -j ACCEPT",
             ]
         );
         let r6 = HostRules::new("n", "averyverylongbr", "fd00:1::/64").unwrap();
@@ -188,8 +206,13 @@ mod tests {
         let listed: Vec<String> = r.listed().iter().map(|a| a.join(" ")).collect();
         assert_eq!(
             listed[4],
-            "-A FORWARD -d 10.85.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment peapod network peapod -j ACCEPT"
+            "-A FORWARD -d 10.85.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment peapod \
+             network peapod bridge pp0 -j ACCEPT"
         );
         assert_eq!(listed.len(), 6);
+        // Subnets as iptables prints them.
+        assert_eq!(HostRules::new("n", "b", "10.85.3.7/16").unwrap().subnet, "10.85.0.0/16");
+        assert_eq!(HostRules::new("n", "b", "FD00:1::5/64").unwrap().subnet, "fd00:1::/64");
+        assert_eq!(HostRules::new("n", "b", "10.1.2.3/0").unwrap().subnet, "0.0.0.0/0");
     }
 }

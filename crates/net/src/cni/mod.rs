@@ -82,7 +82,10 @@ pub(crate) struct Inner {
     /// The subnet's masquerade and forward rules, when the network is our
     /// default one (see `hostrules`); installed before the first ADD.
     host_rules: Option<hostrules::HostRules>,
-    host_rules_installed: tokio::sync::OnceCell<()>,
+    /// Whether they are installed. Every ADD holds it shared until its
+    /// cache record is written, so `shutdown` (exclusive) sees every
+    /// attachment that counts on the rules.
+    host_rules_installed: tokio::sync::RwLock<bool>,
 }
 
 /// Everything DEL (or CHECK) needs about one attachment.
@@ -135,7 +138,7 @@ impl CniNetwork {
                 ports: Mutex::new(book),
                 locks: locks::SandboxLocks::default(),
                 host_rules,
-                host_rules_installed: tokio::sync::OnceCell::new(),
+                host_rules_installed: tokio::sync::RwLock::new(false),
             }),
         })
     }
@@ -172,7 +175,7 @@ impl CniNetwork {
         if cache::list(&self.inner.cfg.cache_dir)?.is_empty() {
             return Ok(());
         }
-        self.inner.ensure_host_rules().await
+        self.inner.ensure_host_rules().await.map(drop)
     }
 
     /// Start-up garbage collection: DEL every cached attachment whose
@@ -220,12 +223,14 @@ impl Network for CniNetwork {
     fn shutdown(&self) -> BoxFuture<'_, Result<(), NetError>> {
         Box::pin(async move {
             let Some(rules) = &self.inner.host_rules else { return Ok(()) };
+            let mut installed = self.inner.host_rules_installed.write().await;
             let attached = cache::list(&self.inner.cfg.cache_dir)?.len();
             if attached > 0 {
                 tracing::info!(attached, "pods are still attached: keeping the pod network's masquerade rules");
                 return Ok(());
             }
             let removed = rules.remove().await?;
+            *installed = false;
             tracing::info!(removed, "removed the pod network's masquerade and forward rules");
             Ok(())
         })
@@ -233,11 +238,22 @@ impl Network for CniNetwork {
 }
 
 impl Inner {
-    /// Install the subnet's rules once, before the first attachment needs
-    /// them (a no-op for a network that is not ours).
-    pub(crate) async fn ensure_host_rules(&self) -> Result<(), NetError> {
-        let Some(rules) = &self.host_rules else { return Ok(()) };
-        self.host_rules_installed.get_or_try_init(|| rules.install()).await.map(drop)
+    /// Install the subnet's rules if they are not (a no-op for a network
+    /// that is not ours). The guard keeps `shutdown` from removing them
+    /// while it is held.
+    pub(crate) async fn ensure_host_rules(&self) -> Result<Option<tokio::sync::RwLockReadGuard<'_, bool>>, NetError> {
+        let Some(rules) = &self.host_rules else { return Ok(None) };
+        let shared = self.host_rules_installed.read().await;
+        if *shared {
+            return Ok(Some(shared));
+        }
+        drop(shared);
+        let mut installed = self.host_rules_installed.write().await;
+        if !*installed {
+            rules.install().await?;
+            *installed = true;
+        }
+        Ok(Some(installed.downgrade()))
     }
 }
 

@@ -145,7 +145,10 @@ impl Fixture {
     /// The rules the network keeps for its whole subnet (masquerade and
     /// FORWARD accepts, see the net crate's `hostrules`).
     pub fn network_rules(&self) -> Vec<String> {
-        let (chain, comment) = (format!("PEAPOD-MASQ-{}", self.bridge), format!("\"peapod network {}\"", self.name));
+        let (chain, comment) = (
+            format!("PEAPOD-MASQ-{}", self.bridge),
+            format!("\"peapod network {} bridge {}\"", self.name, self.bridge),
+        );
         let all = sh("iptables-save", &[]);
         all.lines()
             .filter(|l| l.starts_with("-A") && (l.contains(&chain) || l.contains(&comment)))
@@ -283,7 +286,7 @@ fn flush_iptables(name: &str, prefix: &str) {
             }
             let comment = rule_option(&rule, "--comment").unwrap_or_default();
             let ours = comment.contains(&format!("\"{name}\""))
-                || comment == format!("peapod network {name}")
+                || comment.starts_with(&format!("peapod network {name} "))
                 || rule_option(&rule, "-s").is_some_and(|s| s.starts_with(prefix))
                 || rule_option(&rule, "-d").is_some_and(|s| s.starts_with(prefix));
             if !ours {

@@ -338,6 +338,9 @@ impl Daemon {
         for e in std::fs::read_dir(self.data_dir().join("logs")).into_iter().flatten().flatten() {
             found.push(format!("log dir {}", e.path().display()));
         }
+        for e in std::fs::read_dir(self.data_dir().join("containers")).into_iter().flatten().flatten() {
+            found.push(format!("writable layer {}", e.path().display()));
+        }
         // Pod network: veths on our bridge, leases, NAT rules for our subnet.
         let links = Command::new("ip").args(["-o", "link", "show", "master", &self.bridge]).output();
         if let Ok(o) = links {
