@@ -535,7 +535,7 @@ mod tests {
             ..Default::default()
         };
         let l = limits();
-        let s = container_spec(&ContainerSpecInput {
+        let input = ContainerSpecInput {
             config: &cfg,
             sandbox: &sb,
             rootfs: Path::new("/c/rootfs"),
@@ -556,7 +556,8 @@ mod tests {
             limits: &l,
             host_devices: &[],
             seccomp_localhost: None,
-        });
+        };
+        let s = container_spec(&input);
         assert_eq!(s.hostname, None);
         let ns: Vec<(&str, Option<&str>)> =
             s.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();
@@ -574,26 +575,11 @@ mod tests {
         // its pause runs.
         let own_pid = PodSandboxConfig { share_pid: false, ..sb.clone() };
         let pinned = container_spec(&ContainerSpecInput {
-            config: &cfg,
             sandbox: &own_pid,
-            rootfs: Path::new("/c/rootfs"),
-            netns: Some(Path::new("/n")),
             ipc_ns: Some(Path::new("/s/ipcns")),
             uts_ns: Some(Path::new("/s/utsns")),
             pause_pid: None,
-            target_pid: None,
-            shm: Some(Path::new("/s/shm")),
-            etc: EtcFiles {
-                hostname: Path::new("/s/hostname"),
-                hosts: Path::new("/s/hosts"),
-                resolv_conf: Path::new("/s/resolv.conf"),
-            },
-            termination_log: None,
-            user: User::default(),
-            cgroups_path: "/peapod/podu1/c".into(),
-            limits: &l,
-            host_devices: &[],
-            seccomp_localhost: None,
+            ..input
         });
         let ns: Vec<(&str, Option<&str>)> =
             pinned.linux.namespaces.iter().map(|n| (n.kind.as_str(), n.path.as_deref())).collect();

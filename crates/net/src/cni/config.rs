@@ -124,68 +124,35 @@ pub(crate) fn validate_default_network(d: &DefaultNetwork, path: &Path) -> Resul
 /// `loopback`: `netns::create_pinned` already brings `lo` up; no `tuning`:
 /// nothing needs a sysctl.
 pub fn default_conflist(d: &DefaultNetwork) -> Value {
-    let default_route = match parse_cidr(&d.subnet) {
-        Some((std::net::IpAddr::V6(_), _)) => "::/0",
-        _ => "0.0.0.0/0",
-    };
-    json!({
-        "cniVersion": "1.0.0",
-        "name": d.name,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": d.bridge,
-                "isGateway": true,
-                "hairpinMode": true,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{ "subnet": d.subnet }]],
-                    "routes": [{ "dst": default_route }],
-                    "dataDir": d.ipam_data_dir,
-                }
-            },
-            {
-                "type": "portmap",
-                "capabilities": { "portMappings": true },
-                "snat": true
-            }
-        ]
-    })
+    conflist(d, false)
 }
 
-/// The default conflist of versions before the daemon kept the subnet's
-/// masquerade and forward rules itself (bridge `ipMasq` and the firewall
-/// plugin did, per pod).
-fn previous_default_conflist(d: &DefaultNetwork) -> Value {
+/// The default conflist; `legacy` is the one of versions before the
+/// daemon kept the subnet's masquerade and forward rules itself (bridge
+/// `ipMasq` and the firewall plugin did, per pod), byte for byte: JSON
+/// keys keep their insertion order.
+fn conflist(d: &DefaultNetwork, legacy: bool) -> Value {
     let default_route = match parse_cidr(&d.subnet) {
         Some((std::net::IpAddr::V6(_), _)) => "::/0",
         _ => "0.0.0.0/0",
     };
-    json!({
-        "cniVersion": "1.0.0",
-        "name": d.name,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": d.bridge,
-                "isGateway": true,
-                "ipMasq": true,
-                "hairpinMode": true,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{ "subnet": d.subnet }]],
-                    "routes": [{ "dst": default_route }],
-                    "dataDir": d.ipam_data_dir,
-                }
-            },
-            {
-                "type": "portmap",
-                "capabilities": { "portMappings": true },
-                "snat": true
-            },
-            { "type": "firewall" }
-        ]
-    })
+    let mut bridge = json!({ "type": "bridge", "bridge": d.bridge, "isGateway": true });
+    if legacy {
+        bridge["ipMasq"] = json!(true);
+    }
+    bridge["hairpinMode"] = json!(true);
+    bridge["ipam"] = json!({
+        "type": "host-local",
+        "ranges": [[{ "subnet": d.subnet }]],
+        "routes": [{ "dst": default_route }],
+        "dataDir": d.ipam_data_dir,
+    });
+    let mut plugins =
+        vec![bridge, json!({ "type": "portmap", "capabilities": { "portMappings": true }, "snat": true })];
+    if legacy {
+        plugins.push(json!({ "type": "firewall" }));
+    }
+    json!({ "cniVersion": "1.0.0", "name": d.name, "plugins": plugins })
 }
 
 /// Parse a configuration file's bytes. `.conflist` files (and `.json`
@@ -300,8 +267,7 @@ pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, bool), NetEr
     let mut bytes = std::fs::read(path).map_err(|e| NetError::io(format!("reading {}", path.display()), e))?;
     // The default of earlier versions, exactly as they wrote it: replaced by
     // today's (attachments made with it keep their cached copy for DEL).
-    let previous =
-        serde_json::to_vec_pretty(&previous_default_conflist(&cfg.default_network)).expect("a JSON value serializes");
+    let previous = serde_json::to_vec_pretty(&conflist(&cfg.default_network, true)).expect("a JSON value serializes");
     if *path == default_path && bytes == previous {
         crate::cni::cache::write_atomic(&default_path, &generated, 0o644)?;
         tracing::info!(path = %path.display(), "replaced the default conflist of an earlier version");
@@ -403,9 +369,13 @@ mod tests {
         };
         std::fs::create_dir_all(&cfg.conf_dir).unwrap();
         let path = cfg.conf_dir.join(DEFAULT_CONFLIST);
-        // What the old code wrote (its json! literal, copied from b8e74ae).
-        let old = serde_json::to_vec_pretty(&previous_default_conflist(&cfg.default_network)).unwrap();
-        assert!(String::from_utf8_lossy(&old).contains("\"ipMasq\": true"));
+        // What the old code wrote, byte for byte (checked against its
+        // json! literal at b8e74ae): ipMasq between isGateway and
+        // hairpinMode, firewall last.
+        let old = serde_json::to_vec_pretty(&conflist(&cfg.default_network, true)).unwrap();
+        let text = String::from_utf8_lossy(&old);
+        assert!(text.contains("\"isGateway\": true,\n      \"ipMasq\": true,\n      \"hairpinMode\": true,"), "{text}");
+        assert!(text.ends_with("    {\n      \"type\": \"firewall\"\n    }\n  ]\n}"), "{text}");
         std::fs::write(&path, &old).unwrap();
         let (list, ours) = load_network(&cfg).unwrap();
         assert!(ours);
