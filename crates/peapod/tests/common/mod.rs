@@ -580,6 +580,17 @@ fn remove_cgroup_tree(dir: &Path) {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: keep the daemon's log (the temp dir goes).
+            let saved = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "{}-{}-daemon.log",
+                self.name,
+                std::process::id()
+            ));
+            if std::fs::write(&saved, self.log()).is_ok() {
+                eprintln!("--- daemon log of the failed test: {}", saved.display());
+            }
+        }
         if self.child.is_some() {
             // Delete pods through the API first (the normal path), then stop.
             let _ = self.peapod(&["delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false"]);
