@@ -153,7 +153,11 @@ impl<R: RuntimeService> Node<R> {
             // knows the static pods and keeps them.
             let mut m = static_pods::Manifests::default();
             let desired = m.scan(&ctx, &dir);
-            static_pods::reconcile(&ctx, desired);
+            // Their workers too: nothing else starts them (a mirror pod
+            // pokes its static pod only when deleted).
+            for uid in static_pods::reconcile(&ctx, desired) {
+                ensure_worker(&ctx, &uid);
+            }
             tokio::spawn(static_pods::source_loop(ctx.clone(), dir, m));
         }
         pod_watch(ctx).await;
