@@ -10,34 +10,69 @@ use crate::NetError;
 
 /// Create a new network namespace, bring its loopback up and pin it at
 /// `path` (an empty file is created and the namespace bind-mounted on it).
-///
-/// Runs on a short-lived dedicated thread: `unshare(CLONE_NEWNET)` changes
-/// the calling thread only, and no other daemon thread must end up inside
-/// the pod's namespace.
 pub fn create_pinned(path: &Path) -> Result<(), NetError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| NetError::io(format!("creating {}", dir.display()), e))?;
+    create_pinned_set(Some(path), None, None)
+}
+
+/// New namespaces of a pod, each pinned by a bind mount on a file: network
+/// (with `lo` up) at `net`, IPC at `ipc`, UTS with the hostname at `uts`
+/// (CRI-O's `pinns`). Any may be absent. Nothing is left behind on error.
+///
+/// Runs on a short-lived dedicated thread: `unshare` of these namespaces
+/// changes the calling thread only, and no other daemon thread must end up
+/// inside the pod's namespaces.
+pub fn create_pinned_set(net: Option<&Path>, ipc: Option<&Path>, uts: Option<(&Path, &str)>) -> Result<(), NetError> {
+    use rustix::thread::UnshareFlags;
+    let targets: Vec<(&'static str, UnshareFlags, std::path::PathBuf)> = [
+        net.map(|p| ("net", UnshareFlags::NEWNET, p)),
+        ipc.map(|p| ("ipc", UnshareFlags::NEWIPC, p)),
+        uts.map(|(p, _)| ("uts", UnshareFlags::NEWUTS, p)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(k, f, p)| (k, f, p.to_path_buf()))
+    .collect();
+    if targets.is_empty() {
+        return Ok(());
     }
-    std::fs::File::create(path).map_err(|e| NetError::io(format!("creating {}", path.display()), e))?;
-    let target = path.to_path_buf();
+    for (_, _, p) in &targets {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| NetError::io(format!("creating {}", dir.display()), e))?;
+        }
+        std::fs::File::create(p).map_err(|e| NetError::io(format!("creating {}", p.display()), e))?;
+    }
+    let flags = targets.iter().fold(UnshareFlags::empty(), |a, (_, f, _)| a | *f);
+    let hostname = uts.map(|(_, h)| h.to_owned());
+    let pins = targets.clone();
     let res = std::thread::Builder::new()
-        .name("netns".into())
+        .name("pin-ns".into())
         .spawn(move || -> Result<(), NetError> {
             // SAFETY: this thread was created for this call alone, shares no
             // file-system state it relies on, and exits right after; only its
-            // network namespace changes.
-            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
-                .map_err(|e| NetError::io("unshare(CLONE_NEWNET)", e.into()))?;
-            loopback_up().map_err(|e| NetError::io("bringing lo up in the pod network namespace", e))?;
-            rustix::mount::mount_bind("/proc/thread-self/ns/net", &target).map_err(|e| {
-                NetError::io(format!("bind-mounting the network namespace on {}", target.display()), e.into())
-            })
+            // network, IPC and UTS namespaces change (all per-thread).
+            unsafe { rustix::thread::unshare_unsafe(flags) }
+                .map_err(|e| NetError::io(format!("unshare({flags:?})"), e.into()))?;
+            if flags.contains(UnshareFlags::NEWNET) {
+                loopback_up().map_err(|e| NetError::io("bringing lo up in the pod network namespace", e))?;
+            }
+            if let Some(h) = &hostname {
+                rustix::system::sethostname(h.as_bytes())
+                    .map_err(|e| NetError::io(format!("setting the hostname {h:?}"), e.into()))?;
+            }
+            for (kind, _, target) in &pins {
+                rustix::mount::mount_bind(format!("/proc/thread-self/ns/{kind}"), target).map_err(|e| {
+                    NetError::io(format!("bind-mounting the {kind} namespace on {}", target.display()), e.into())
+                })?;
+            }
+            Ok(())
         })
-        .map_err(|e| NetError::io("spawning the netns thread", e))?
+        .map_err(|e| NetError::io("spawning the namespace thread", e))?
         .join()
-        .map_err(|_| NetError::io("netns thread", std::io::Error::other("panicked")))?;
+        .map_err(|_| NetError::io("namespace thread", std::io::Error::other("panicked")))?;
     if res.is_err() {
-        let _ = std::fs::remove_file(path);
+        for (_, _, p) in &targets {
+            let _ = remove_pinned(p);
+        }
     }
     res
 }
@@ -107,5 +142,24 @@ mod tests {
         remove_pinned(&p).unwrap();
         assert!(!p.exists());
         remove_pinned(&p).unwrap();
+    }
+
+    #[test]
+    fn pins_ipc_and_uts_with_the_hostname() {
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let d = tempfile::tempdir().unwrap();
+        let (ipc, uts) = (d.path().join("ipcns"), d.path().join("utsns"));
+        create_pinned_set(None, Some(&ipc), Some((&uts, "pinned-host"))).unwrap();
+        assert!(is_pinned(&ipc) && is_pinned(&uts));
+        assert_ne!(ino(&ipc), ino(Path::new("/proc/self/ns/ipc")), "a new IPC namespace");
+        assert_ne!(ino(&uts), ino(Path::new("/proc/self/ns/uts")), "a new UTS namespace");
+        let out =
+            std::process::Command::new("nsenter").arg(format!("--uts={}", uts.display())).arg("hostname").output();
+        assert_eq!(String::from_utf8_lossy(&out.unwrap().stdout).trim(), "pinned-host");
+        for p in [&ipc, &uts] {
+            remove_pinned(p).unwrap();
+            assert!(!p.exists());
+        }
+        create_pinned_set(None, None, None).unwrap();
     }
 }

@@ -103,14 +103,13 @@ impl RuncRuntime {
         // this create may open them.
         let creating = crate::sandbox::Creating::new(inner, sandbox_id);
         let sb = inner.sandbox(sandbox_id).ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.into()))?;
-        // The pause must run, except in a sandbox still being finished
-        // whose namespaces are all pinned, for a container that does not
-        // join the pause's PID namespace.
-        let pinned = (sb.config.host_ipc || sb.ipc_ns.is_some()) && (sb.config.host_network || sb.uts_ns.is_some());
+        // The pause must run, except in a sandbox still being finished (its
+        // namespaces are pinned until the pause holds them), for a container
+        // that does not join the pause's PID namespace.
         let pause_pid = match sb.pause_pid {
             _ if sb.stopped => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
             Some(p) if crate::service::pause_alive(p, sb.pause_started) => Some(p),
-            None if pinned && !sb.config.share_pid => None,
+            None if !sb.config.share_pid => None,
             _ => return Err(RuntimeError::SandboxNotReady(sandbox_id.into())),
         };
         // NamespaceMode TARGET: the target must be running (its namespace

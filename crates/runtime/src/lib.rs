@@ -10,7 +10,7 @@
 //! pause/rootfs/pause         the static infra binary (built by build.rs)
 //! sandboxes/<id>/sandbox.json  record (written before any setup step)
 //!               hostname hosts resolv.conf   pod files bound into containers
-//!               ipcns utsns  pinned IPC and UTS namespaces (pins.rs)
+//!               ipcns utsns  pinned IPC and UTS namespaces (until the pause holds them)
 //!               shm/         the pod's /dev/shm (tmpfs)
 //!               bundle/config.json
 //! containers/<id>/container.json  record (written before any setup step)
@@ -26,7 +26,6 @@ mod exec;
 pub mod handlers;
 pub mod mounts;
 pub mod oci;
-mod pins;
 mod port_forward;
 pub mod runc;
 mod sandbox;

@@ -11,9 +11,9 @@ use peapod_net::{NetRequest, PortMap};
 
 use crate::RuntimeError;
 use crate::cri::*;
+use crate::mounts;
 use crate::service::{Inner, RuncRuntime, SandboxRecord, new_id, pause_alive, wait_pid_exit};
 use crate::spec::{SandboxSpecInput, sandbox_spec};
-use crate::{mounts, pins};
 
 pub(crate) fn status_of(r: &SandboxRecord) -> PodSandboxStatus {
     let ready = !r.stopped && r.pause_pid.is_some_and(|p| pause_alive(p, r.pause_started));
@@ -59,6 +59,15 @@ fn net_request(r: &SandboxRecord) -> Option<NetRequest> {
             .collect(),
     })
 }
+
+/// The pod's IPC and UTS namespaces, pinned in the sandbox dir like its
+/// network namespace (`peapod_net::netns::create_pinned_set`, CRI-O's
+/// `pinns`). The pause joins them instead of making them, so they exist
+/// before it does: the pod's first containers can be created while the
+/// pause starts and the network is attached. `unpin_when_idle` drops them
+/// once the pause holds them.
+const IPC_PIN: &str = "ipcns";
+const UTS_PIN: &str = "utsns";
 
 impl RuncRuntime {
     pub(crate) async fn run_pod_sandbox_impl(&self, config: &PodSandboxConfig) -> Result<String, RuntimeError> {
@@ -114,8 +123,8 @@ impl RuncRuntime {
             config: config.clone(),
             created_at: jiff::Timestamp::now(),
             netns: (!config.host_network).then(|| inner.netns_path(id)),
-            ipc_ns: (!config.host_ipc).then(|| dir.join(pins::IPC)),
-            uts_ns: (!config.host_network).then(|| dir.join(pins::UTS)),
+            ipc_ns: (!config.host_ipc).then(|| dir.join(IPC_PIN)),
+            uts_ns: (!config.host_network).then(|| dir.join(UTS_PIN)),
             pause_pid: None,
             pause_started: None,
             ips: vec![],
@@ -127,12 +136,12 @@ impl RuncRuntime {
 
         let (netns, ipc, uts, hostname) =
             (rec.netns.clone(), rec.ipc_ns.clone(), rec.uts_ns.clone(), config.hostname.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
-            if let Some(ns) = &netns {
-                peapod_net::netns::create_pinned(ns)?;
-            }
-            pins::create(ipc.as_deref(), uts.as_deref().map(|p| (p, hostname.as_str())))
-                .map_err(|e| RuntimeError::io("pinning the pod's IPC and UTS namespaces", e))
+        tokio::task::spawn_blocking(move || {
+            peapod_net::netns::create_pinned_set(
+                netns.as_deref(),
+                ipc.as_deref(),
+                uts.as_deref().map(|p| (p, hostname.as_str())),
+            )
         })
         .await
         .map_err(|e| RuntimeError::io("namespace task", std::io::Error::other(e)))??;
@@ -157,9 +166,8 @@ impl RuncRuntime {
             limits: &inner.limits,
         });
         crate::service::write_json(&dir.join("bundle").join("config.json"), &spec)?;
-        // Bound into containers at their create: they must exist now, and
-        // are rewritten in place (same inode) once the pod has its IPs.
-        write_pod_files(&dir, config, &[])
+        // Bound into containers at their create: they must exist now.
+        write_pod_files(&dir, config)
     }
 
     /// Start the pause process and attach the network, concurrently (they
@@ -191,7 +199,13 @@ impl RuncRuntime {
         // Saved once: a record with the pause pid is a finished sandbox to
         // `unpin_when_idle`, which must not race a stale save of ours. On
         // error it is saved with the pid too, so teardown kills it.
-        let ips = ips.and_then(|ips| write_pod_files(&dir, &rec.config, &ips).map(|()| ips));
+        // Only /etc/hosts names the pod's IPs (a hostNetwork pod's has none).
+        let ips = ips.and_then(|ips| {
+            if !rec.config.host_network {
+                write_hosts(&dir, &rec.config, &ips)?;
+            }
+            Ok(ips)
+        });
         let (pid, ips) = match (pid, ips) {
             (Ok(pid), Ok(ips)) => (pid, ips),
             (pid, ips) => {
@@ -252,14 +266,9 @@ impl RuncRuntime {
         {
             errors.push(e.into());
         }
-        if let Some(ns) = &rec.netns
-            && let Err(e) = peapod_net::netns::remove_pinned(ns)
-        {
-            errors.push(e.into());
-        }
-        for pin in [&rec.ipc_ns, &rec.uts_ns].into_iter().flatten() {
-            if let Err(e) = pins::remove(pin) {
-                errors.push(RuntimeError::io("unpinning a pod namespace", e));
+        for pin in [&rec.netns, &rec.ipc_ns, &rec.uts_ns].into_iter().flatten() {
+            if let Err(e) = peapod_net::netns::remove_pinned(pin) {
+                errors.push(e.into());
             }
         }
         if let Err(e) = mounts::unmount(&inner.sandbox_dir(id).join("shm")) {
@@ -353,7 +362,7 @@ pub(crate) fn unpin_when_idle(inner: &Inner, id: &str) {
         return;
     }
     for pin in [rec.ipc_ns.take(), rec.uts_ns.take()].into_iter().flatten() {
-        if let Err(e) = pins::remove(&pin) {
+        if let Err(e) = peapod_net::netns::remove_pinned(&pin) {
             tracing::warn!(sandbox = %id, error = %e, "unpinning a pod namespace");
         }
     }
@@ -390,16 +399,10 @@ impl Drop for Creating<'_> {
     }
 }
 
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod, as kubelet writes them.
-fn write_pod_files(dir: &std::path::Path, c: &PodSandboxConfig, ips: &[String]) -> Result<(), RuntimeError> {
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod, as kubelet
+/// writes them; /etc/hosts without the pod's IPs yet (`write_hosts`).
+fn write_pod_files(dir: &std::path::Path, c: &PodSandboxConfig) -> Result<(), RuntimeError> {
     use peapod_net::etc_files::*;
-    let aliases: Vec<(String, Vec<String>)> =
-        c.host_aliases.iter().map(|a| (a.ip.clone(), a.hostnames.clone())).collect();
-    let hosts = if c.host_network {
-        host_network_hosts_file(&std::fs::read_to_string("/etc/hosts").unwrap_or_default(), &aliases)
-    } else {
-        hosts_file(ips, &c.hostname, c.hostname_fqdn.as_deref(), &aliases)
-    };
     let resolv = resolv_conf(&Resolv {
         nameservers: c.dns.servers.clone(),
         searches: c.dns.searches.clone(),
@@ -410,9 +413,24 @@ fn write_pod_files(dir: &std::path::Path, c: &PodSandboxConfig, ips: &[String]) 
     } else {
         format!("{}\n", c.hostname)
     };
-    for (name, text) in [("hostname", hostname), ("hosts", hosts), ("resolv.conf", resolv)] {
+    for (name, text) in [("hostname", hostname), ("resolv.conf", resolv)] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))?;
     }
-    Ok(())
+    write_hosts(dir, c, &[])
+}
+
+/// The pod's /etc/hosts, written in place (same inode: containers created
+/// before the pod had its IPs have it bound already).
+fn write_hosts(dir: &std::path::Path, c: &PodSandboxConfig, ips: &[String]) -> Result<(), RuntimeError> {
+    use peapod_net::etc_files::*;
+    let aliases: Vec<(String, Vec<String>)> =
+        c.host_aliases.iter().map(|a| (a.ip.clone(), a.hostnames.clone())).collect();
+    let hosts = if c.host_network {
+        host_network_hosts_file(&std::fs::read_to_string("/etc/hosts").unwrap_or_default(), &aliases)
+    } else {
+        hosts_file(ips, &c.hostname, c.hostname_fqdn.as_deref(), &aliases)
+    };
+    let p = dir.join("hosts");
+    std::fs::write(&p, hosts).map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))
 }

@@ -172,7 +172,7 @@ pub struct SandboxSpecInput<'a> {
     pub pause_rootfs: &'a Path,
     /// The pinned network namespace; None for hostNetwork.
     pub netns: Option<&'a Path>,
-    /// The pinned IPC and UTS namespaces ([`crate::pins`]), which the pause
+    /// The pinned IPC and UTS namespaces (see sandbox.rs), which the pause
     /// joins like every container; a new one of each when None (sandboxes
     /// of older versions).
     pub ipc_ns: Option<&'a Path>,
