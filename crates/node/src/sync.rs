@@ -349,15 +349,18 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     };
     // Ephemeral containers first, as kubelet does: a pod stuck in its init
     // containers can still be debugged.
-    let mut started = false;
     for &i in &a.start_ephemeral {
         let c = ephemeral_as_container(&ephemeral_containers(pod)[i]);
-        if start_container(ctx, pod, &c, Kind::Ephemeral, &start_ctx).await {
-            started = true;
-        } else {
+        if !start_container(ctx, pod, &c, Kind::Ephemeral, &start_ctx).await {
             requeue = requeue.min(Duration::from_secs(2));
         }
     }
+    // An init container's start can let the next step go (the init
+    // container after a sidecar, the app containers after the last one).
+    // kubelet learns of it from PLEG's ContainerStarted event; the runtime
+    // here reports exits only, so sync again right away instead. Other
+    // starts unlock nothing: the status written after this sync shows them.
+    let mut started_init = false;
     // Init containers one at a time, in order; a failure stops the rest.
     for &i in &a.start_init {
         let c = &init_containers(pod)[i];
@@ -365,7 +368,7 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
             requeue = requeue.min(Duration::from_secs(2));
             break;
         }
-        started = true;
+        started_init = true;
         if !is_sidecar(c) {
             break;
         }
@@ -376,7 +379,6 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     if results.iter().any(|ok| !ok) {
         requeue = requeue.min(Duration::from_secs(2));
     }
-    started |= results.iter().any(|ok| *ok);
     for id in &a.remove {
         let _ = ctx.runtime.remove_container(id).await;
     }
@@ -390,11 +392,7 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         }
         return sandbox_failed(ctx, pod, &uid, &e);
     }
-    // A start can let the next step go (the init container after a
-    // sidecar, the app containers after the last init container). kubelet
-    // learns of it from PLEG's ContainerStarted event; the runtime here
-    // reports exits only, so sync again right away instead.
-    if started {
+    if started_init {
         requeue = Duration::ZERO;
     }
     requeue
@@ -557,11 +555,10 @@ async fn start_container<R: RuntimeService>(
         Err(e) => return fail(Waiting { reason: "CreateContainerError".into(), message: e.to_string() }),
     };
     // Started only in a finished sandbox; a failed one is reported once,
-    // by the sync, and takes this container with it.
+    // by the sync, whose removal of the sandbox takes this container too.
     if let Some(ready) = s.sandbox_ready
         && ready.clone().await.is_err()
     {
-        let _ = ctx.runtime.remove_container(&id).await;
         return false;
     }
     ctx.events.record(
