@@ -248,10 +248,10 @@ pub(crate) fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, NetError> {
 }
 
 /// Write the default conflist if `conf_dir` has no configuration, then load
-/// the first configuration file by name. The flag says whether it is the
-/// default network exactly as we write it, whose masquerade and forward
-/// rules the daemon then keeps (`hostrules`).
-pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, bool), NetError> {
+/// the first configuration file by name. With it, the bridge and subnet of
+/// the default network, whose masquerade and forward rules the daemon keeps
+/// (`hostrules`), when the file is ours.
+pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, Option<(String, String)>), NetError> {
     let default_path = cfg.conf_dir.join(DEFAULT_CONFLIST);
     let generated =
         serde_json::to_vec_pretty(&default_conflist(&cfg.default_network)).expect("a JSON value serializes");
@@ -279,8 +279,26 @@ pub(crate) fn load_network(cfg: &CniConfig) -> Result<(NetworkList, bool), NetEr
             "the CNI config differs from the configured default network; using the file"
         );
     }
-    let ours = *path == default_path && bytes == generated;
-    Ok((parse_network(&bytes, path)?, ours))
+    let list = parse_network(&bytes, path)?;
+    let ours = if *path == default_path { masquerade_of_default(&list) } else { None };
+    Ok((list, ours))
+}
+
+/// The bridge and subnet whose masquerade and forward rules the daemon
+/// keeps (`hostrules`), when `list` has the default network's shape: bridge
+/// without `ipMasq`, then portmap. Read from the file, which may name
+/// another bridge or subnet than today's flags (it wins, see above).
+fn masquerade_of_default(list: &NetworkList) -> Option<(String, String)> {
+    let [bridge, portmap] = list.plugins.as_slice() else { return None };
+    if bridge.plugin_type != "bridge" || portmap.plugin_type != "portmap" {
+        return None;
+    }
+    if bridge.raw.get("ipMasq").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let name = bridge.raw.get("bridge")?.as_str()?;
+    let subnet = bridge.raw.get("ipam")?.pointer("/ranges/0/0/subnet")?.as_str()?;
+    Some((name.to_owned(), subnet.to_owned()))
 }
 
 /// The first executable named `plugin_type` in `dirs` (libcni's `FindInPath`).
@@ -378,7 +396,7 @@ mod tests {
         assert!(text.ends_with("    {\n      \"type\": \"firewall\"\n    }\n  ]\n}"), "{text}");
         std::fs::write(&path, &old).unwrap();
         let (list, ours) = load_network(&cfg).unwrap();
-        assert!(ours);
+        assert_eq!(ours, Some(("peapod0".to_owned(), "10.88.0.0/16".to_owned())));
         assert_eq!(list.plugins.len(), 2);
         assert_eq!(std::fs::read(&path).unwrap(), serde_json::to_vec_pretty(&default_conflist(&dn())).unwrap());
         // An edited file is the user's: used as written.
@@ -386,8 +404,16 @@ mod tests {
         edited["plugins"][0]["hairpinMode"] = json!(false);
         std::fs::write(&path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
         let (list, ours) = load_network(&cfg).unwrap();
-        assert!(!ours);
+        assert_eq!(ours, None, "ipMasq and firewall: the plugins masquerade");
         assert_eq!(list.plugins.len(), 3);
+        // Today's default with other settings than the flags': the file's
+        // bridge and subnet get the rules.
+        let mut other = default_conflist(&dn());
+        other["plugins"][0]["bridge"] = json!("br9");
+        other["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = json!("10.9.0.0/24");
+        std::fs::write(&path, serde_json::to_vec_pretty(&other).unwrap()).unwrap();
+        let (_, ours) = load_network(&cfg).unwrap();
+        assert_eq!(ours, Some(("br9".to_owned(), "10.9.0.0/24".to_owned())));
     }
 
     #[test]

@@ -107,8 +107,7 @@ impl CniNetwork {
     /// few ms running each plugin's `VERSION`.
     pub fn new(cfg: CniConfig) -> Result<Self, NetError> {
         let (list, ours) = config::load_network(&cfg)?;
-        let d = &cfg.default_network;
-        let host_rules = if ours { hostrules::HostRules::new(&list.name, &d.bridge, &d.subnet) } else { None };
+        let host_rules = ours.and_then(|(bridge, subnet)| hostrules::HostRules::new(&list.name, &bridge, &subnet));
         config::validate_plugins(&list, &cfg.plugin_dirs)?;
         let swept = cache::sweep_temp_files(&cfg.cache_dir);
         if swept > 0 {
