@@ -5,6 +5,29 @@
 //! one. Parsing is pure and total (any byte string is handled without
 //! panicking), which the `cri_log` fuzz target checks.
 
+/// Width of the counter that tells apart rotations of a log within one
+/// second; fixed so that names keep sorting as strings (a million
+/// rotations in a second cannot happen: each costs a directory scan, a
+/// rename and an open).
+pub const COUNTER_WIDTH: usize = 6;
+/// Length of kubelet's rotation stamp `YYYYMMDD-HHMMSS`.
+const STAMP_LEN: usize = 15;
+
+/// Whether `name` is a rotated copy of the log file named `live`:
+/// `<live>.<YYYYMMDD-HHMMSS>` with an optional `.<counter>`.
+pub fn is_rotated(live: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(live).and_then(|r| r.strip_prefix('.')) else {
+        return false;
+    };
+    let (stamp, counter) = match rest.split_once('.') {
+        Some((s, c)) => (s, Some(c)),
+        None => (rest, None),
+    };
+    let stamp_ok = stamp.len() == STAMP_LEN
+        && stamp.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'-' } else { b.is_ascii_digit() });
+    stamp_ok && counter.is_none_or(|c| c.len() == COUNTER_WIDTH && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// One parsed CRI log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry<'a> {

@@ -67,31 +67,12 @@ impl LogRotation {
     }
 }
 
-/// Width of the counter that tells apart rotations within one second; fixed
-/// so that names keep sorting as strings (a million rotations in a second
-/// cannot happen: each costs a directory scan, a rename and an open).
-const COUNTER_WIDTH: usize = 6;
-/// Length of kubelet's rotation stamp `YYYYMMDD-HHMMSS`.
-const STAMP_LEN: usize = 15;
+use peapod_api::cri_log::COUNTER_WIDTH;
+pub use peapod_api::cri_log::is_rotated;
 
 /// kubelet's rotation stamp `YYYYMMDD-HHMMSS` for a rotation at `ts` (UTC).
 pub fn rotation_stamp(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y%m%d-%H%M%S").to_string()
-}
-
-/// Whether `name` is a rotated copy of the log file named `live`:
-/// `<live>.<YYYYMMDD-HHMMSS>` with an optional `.<counter>`.
-pub fn is_rotated(live: &str, name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(live).and_then(|r| r.strip_prefix('.')) else {
-        return false;
-    };
-    let (stamp, counter) = match rest.split_once('.') {
-        Some((s, c)) => (s, Some(c)),
-        None => (rest, None),
-    };
-    let stamp_ok = stamp.len() == STAMP_LEN
-        && stamp.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'-' } else { b.is_ascii_digit() });
-    stamp_ok && counter.is_none_or(|c| c.len() == COUNTER_WIDTH && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The name for rotating the log file `live` with stamp `stamp`, given its

@@ -35,14 +35,15 @@ fn id_at(path: &Path) -> io::Result<Option<FileId>> {
     }
 }
 
-/// The rotated copies of the log at `path` (`<name>.*` beside it), oldest
-/// first, with their identities. A copy deleted while we look is skipped.
+/// The rotated copies of the log at `path` (kubelet's names, see
+/// `cri_log::is_rotated`), oldest first, with their identities. A copy
+/// deleted while we look is skipped.
 fn rotated_copies(path: &Path) -> io::Result<Vec<(PathBuf, FileId)>> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let prefix = format!("{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or_default());
+    let live = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(&prefix))
+        .filter(|n| peapod_api::cri_log::is_rotated(live, n))
         .collect();
     names.sort();
     let mut out = Vec::with_capacity(names.len());
