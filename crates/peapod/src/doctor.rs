@@ -79,7 +79,7 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
     });
 
     // cgroups: v1 (hybrid here) or v2, with the controllers pods need.
-    let unified = rustix::fs::statfs("/sys/fs/cgroup").map(|s| s.f_type == 0x6367_7270).unwrap_or(false);
+    let unified = peapod_runtime::cgroups::is_unified();
     let needed = ["memory", "cpu", "pids"];
     let missing: Vec<&str> = if unified {
         let ctl = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
@@ -234,7 +234,7 @@ pub fn run_checks(a: &DoctorArgs) -> Vec<Check> {
 /// The controllers on the cgroup2 mount of a hybrid host
 /// (`/sys/fs/cgroup/unified`), if it has any: crun refuses to run there.
 fn hybrid_cgroup_controllers() -> Option<String> {
-    let unified = rustix::fs::statfs("/sys/fs/cgroup").map(|s| s.f_type == 0x6367_7270).unwrap_or(false);
+    let unified = peapod_runtime::cgroups::is_unified();
     if unified {
         return None;
     }

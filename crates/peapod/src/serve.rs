@@ -249,19 +249,26 @@ impl ImageRootfs {
         Ok(self.layers.join(id))
     }
 
+    /// Remove a writable layer: its upper and work dirs, then its dir.
+    fn remove_layer(&self, layer: &Path) -> Result<(), String> {
+        self.images.cleanup_rootfs(layer).map_err(|e| e.to_string())?;
+        match std::fs::remove_dir(layer) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("removing {}: {e}", layer.display())),
+            _ => Ok(()),
+        }
+    }
+
     /// Remove the writable layers of containers the runtime no longer has
     /// (the state dir's tmpfs is gone after a reboot, their records with it).
     fn sweep(&self, live: &std::collections::HashSet<String>) {
         for e in std::fs::read_dir(&self.layers).into_iter().flatten().flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            if !live.contains(&id) {
-                let _ = self.images.cleanup_rootfs(&e.path());
-                match std::fs::remove_dir(e.path()) {
-                    Ok(()) => tracing::info!(container = %id, "removed the writable layer of a container that is gone"),
-                    Err(err) => {
-                        tracing::warn!(path = %e.path().display(), error = %err, "removing a stale writable layer")
-                    }
-                }
+            if live.contains(&id) {
+                continue;
+            }
+            match self.remove_layer(&e.path()) {
+                Ok(()) => tracing::info!(container = %id, "removed the writable layer of a container that is gone"),
+                Err(err) => tracing::warn!(error = %err, "removing a stale writable layer"),
             }
         }
     }
@@ -278,12 +285,7 @@ impl RootfsProvider for ImageRootfs {
         Ok(mounts.into_iter().map(|m| RootfsMount { fstype: m.fstype, source: m.source, options: m.options }).collect())
     }
     fn cleanup(&self, dir: &Path) -> Result<(), String> {
-        let layer = self.layer_dir(dir)?;
-        self.images.cleanup_rootfs(&layer).map_err(|e| e.to_string())?;
-        match std::fs::remove_dir(&layer) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("removing {}: {e}", layer.display())),
-            _ => Ok(()),
-        }
+        self.remove_layer(&self.layer_dir(dir)?)
     }
 }
 

@@ -15,7 +15,7 @@ use anyhow::Context;
 
 /// The mount's source name, which tells ours from any other tmpfs.
 const SOURCE: &str = "peapod-state";
-const TMPFS_MAGIC: i64 = 0x0102_1994;
+pub(crate) const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// Mount our tmpfs on `dir` unless it is on a tmpfs already or holds
 /// anything (state of a daemon that ran without one: hiding it would lose

@@ -90,7 +90,7 @@ pub(crate) async fn run(b: &mut Bench) -> Result<()> {
     // Records, runc state, bundles and upper dirs: memory when the state
     // dir is a tmpfs (as serve makes it), which PSS does not show.
     if let Ok(st) = rustix::fs::statfs(&b.daemon.state_dir)
-        && st.f_type == 0x0102_1994
+        && st.f_type == crate::state_dir::TMPFS_MAGIC
     {
         let used = (st.f_blocks - st.f_bfree) * st.f_bsize as u64 / 1024;
         println!("  state dir tmpfs (not counted) {} KiB per pod", kib(used, n));
