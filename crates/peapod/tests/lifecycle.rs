@@ -43,39 +43,6 @@ fn condition(p: &Value, t: &str) -> String {
 }
 
 /// Events about a pod, oldest first.
-fn events(d: &Daemon, pod: &str) -> Vec<Value> {
-    let out = d.ok(&["get", "events", "-o", "json"]);
-    let list: Value = serde_json::from_str(&out).expect("events json");
-    let mut evs: Vec<Value> = list["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["involvedObject"]["name"] == pod)
-        .collect();
-    evs.sort_by(|a, b| a["firstTimestamp"].as_str().cmp(&b["firstTimestamp"].as_str()));
-    evs
-}
-
-fn has_event(d: &Daemon, pod: &str, reason: &str, message_part: &str) -> bool {
-    events(d, pod).iter().any(|e| e["reason"] == reason && e["message"].as_str().unwrap_or("").contains(message_part))
-}
-
-fn wait_event(d: &Daemon, pod: &str, reason: &str, message_part: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if has_event(d, pod, reason, message_part) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "no {reason} event containing {message_part:?} for {pod}: {:#?}\n{}",
-        events(d, pod).iter().map(|e| format!("{} {}", e["reason"], e["message"])).collect::<Vec<_>>(),
-        tail(&d.log(), 30)
-    );
-}
-
 fn waiting_reason(c: &Value) -> &str {
     c.pointer("/state/waiting/reason").and_then(Value::as_str).unwrap_or("")
 }
@@ -197,8 +164,7 @@ fn probes_restart_gate_and_mark_readiness() {
     std::thread::scope(|s| {
         s.spawn(|| {
             let p = d.wait_running("hang");
-            wait_event(
-                &d,
+            d.wait_event(
                 "hang",
                 "Unhealthy",
                 "Readiness probe failed: command timed out: \"sleep 30\" timed out after 1s",
@@ -226,15 +192,13 @@ fn probes_restart_gate_and_mark_readiness() {
             });
             let c = by_name(&p, "app");
             assert_eq!(c["lastState"]["terminated"]["exitCode"], 137, "killed: {c}");
-            wait_event(
-                &d,
+            d.wait_event(
                 "live",
                 "Unhealthy",
                 "Liveness probe failed: cat: can't open '/tmp/healthy'",
                 Duration::from_secs(5),
             );
-            wait_event(
-                &d,
+            d.wait_event(
                 "live",
                 "Killing",
                 "Container app failed liveness probe, will be restarted",
@@ -253,8 +217,7 @@ fn probes_restart_gate_and_mark_readiness() {
             let p = ready(false);
             assert!(by_name(&p, "web").pointer("/state/running").is_some(), "not ready, still running");
             ready(true);
-            wait_event(
-                &d,
+            d.wait_event(
                 "ready",
                 "Unhealthy",
                 "Readiness probe failed: HTTP probe failed with statuscode: 404",
@@ -274,8 +237,8 @@ fn probes_restart_gate_and_mark_readiness() {
                 statuses(p).first().is_some_and(|c| c["started"] == true && c["ready"] == true)
             });
             assert_eq!(by_name(&p, "app")["restartCount"], 0, "liveness was held back by the startup probe");
-            assert!(!has_event(&d, "slow", "Unhealthy", "Liveness probe"), "{:?}", events(&d, "slow"));
-            assert!(has_event(&d, "slow", "Unhealthy", "Startup probe failed"));
+            assert!(!d.has_event("slow", "Unhealthy", "Liveness probe"), "{:?}", d.events_of("slow"));
+            assert!(d.has_event("slow", "Unhealthy", "Startup probe failed"));
         });
     });
 }
@@ -350,7 +313,7 @@ fn hooks_graceful_deletion_and_active_deadline() {
                 stubborn >= Duration::from_millis(1900) && stubborn < Duration::from_secs(8),
                 "SIGKILL after the 3 s grace period, gone in {stubborn:?}"
             );
-            assert!(has_event(&d, "stubborn", "Killing", "Stopping container main"));
+            assert!(d.has_event("stubborn", "Killing", "Stopping container main"));
         });
         s.spawn(|| {
             let p = d.wait_pod("deadline", "Failed by its deadline", Duration::from_secs(20), |p| {
@@ -360,13 +323,7 @@ fn hooks_graceful_deletion_and_active_deadline() {
             assert_eq!(p["status"]["reason"], "DeadlineExceeded");
             assert_eq!(p["status"]["message"], "Pod was active on the node longer than the specified deadline");
             assert_eq!(by_name(&p, "main")["state"]["terminated"]["exitCode"], 137);
-            wait_event(
-                &d,
-                "deadline",
-                "DeadlineExceeded",
-                "longer than the specified deadline",
-                Duration::from_secs(5),
-            );
+            d.wait_event("deadline", "DeadlineExceeded", "longer than the specified deadline", Duration::from_secs(5));
             // Terminal: nothing is restarted.
             std::thread::sleep(Duration::from_secs(2));
             assert_eq!(by_name(&d.pod("deadline").unwrap(), "main")["restartCount"], 0);
@@ -441,14 +398,14 @@ fn resources_oom_image_change_and_config_errors() {
             assert_eq!(container_pid(&d, &b0), b_pid);
             assert_eq!(by_name(&after, "b")["restartCount"], 0);
             assert_eq!(after["status"]["podIP"], ip, "same sandbox, same IP");
-            assert!(has_event(&d, "pair", "Killing", "Container a definition changed, will be restarted"));
+            assert!(d.has_event("pair", "Killing", "Container a definition changed, will be restarted"));
         });
         s.spawn(|| {
             d.wait_pod("needs-config", "CreateContainerConfigError", Duration::from_secs(20), |p| {
                 statuses(p).first().is_some_and(|c| waiting_reason(c) == "CreateContainerConfigError")
             });
             assert_eq!(status_column(&d, "needs-config"), "CreateContainerConfigError");
-            wait_event(&d, "needs-config", "Failed", "configmap \"settings\" not found", Duration::from_secs(5));
+            d.wait_event("needs-config", "Failed", "configmap \"settings\" not found", Duration::from_secs(5));
             d.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: teal}\n");
             d.wait_running("needs-config");
             let deadline = Instant::now() + Duration::from_secs(10);

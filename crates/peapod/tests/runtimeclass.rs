@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -91,20 +91,7 @@ fn runtime_class_handlers_pick_the_oci_runtime() {
     // A class whose handler the node lacks: the sandbox is refused, the pod waits.
     d.apply(&pod_yaml("lost", Some("nowhere")));
     let want = "no runtime for \"kata\" is configured";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let events: Value = serde_json::from_str(&d.ok(&["get", "events", "-o", "json"])).unwrap();
-        let found = events["items"].as_array().unwrap().iter().any(|e| {
-            e["involvedObject"]["name"] == "lost"
-                && e["reason"] == "FailedCreatePodSandBox"
-                && e["message"].as_str().is_some_and(|m| m.contains(want))
-        });
-        if found {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no FailedCreatePodSandBox event\n{}", tail(&d.log(), 40));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    d.wait_event("lost", "FailedCreatePodSandBox", want, Duration::from_secs(20));
     let lost = d.pod("lost").unwrap();
     assert_eq!(lost["status"]["phase"], "Pending");
     assert_eq!(lost["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating", "{lost}");

@@ -491,6 +491,44 @@ impl Daemon {
         );
     }
 
+    /// The events about `pod`, oldest first.
+    pub fn events_of(&self, pod: &str) -> Vec<Value> {
+        let out = self.ok(&["get", "events", "-o", "json"]);
+        let list: Value = serde_json::from_str(&out).expect("events json");
+        let mut evs: Vec<Value> = list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["involvedObject"]["name"] == pod)
+            .collect();
+        evs.sort_by(|a, b| a["firstTimestamp"].as_str().cmp(&b["firstTimestamp"].as_str()));
+        evs
+    }
+
+    /// Is there an event about `pod` with this reason and message part?
+    pub fn has_event(&self, pod: &str, reason: &str, message_part: &str) -> bool {
+        self.events_of(pod)
+            .iter()
+            .any(|e| e["reason"] == reason && e["message"].as_str().unwrap_or("").contains(message_part))
+    }
+
+    /// Wait for such an event (or fail with the pod's events and the log).
+    pub fn wait_event(&self, pod: &str, reason: &str, message_part: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.has_event(pod, reason, message_part) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "no {reason} event containing {message_part:?} for {pod}: {:#?}\n{}",
+            self.events_of(pod).iter().map(|e| format!("{} {}", e["reason"], e["message"])).collect::<Vec<_>>(),
+            tail(&self.log(), 30)
+        );
+    }
+
     /// An API client for this daemon (HTTP/2, like `peapod` and kubectl).
     /// The real kubectl against this daemon (its own discovery cache), with
     /// `stdin` piped in and closed; killed after a minute.
