@@ -150,7 +150,21 @@ pub fn remove_subnet_rules(prefix: &str) -> Vec<String> {
                 .output();
         }
         // Per-pod chains, and the daemon's per-network one (`hostrules`).
-        for c in chains.iter().filter(|c| is_per_pod_chain(c) || c.starts_with("PEAPOD-")) {
+        let doomed: Vec<&String> = chains.iter().filter(|c| is_per_pod_chain(c) || c.starts_with("PEAPOD-")).collect();
+        // Jumps to them that name no pod address (portmap's
+        // `CNI-HOSTPORT-DNAT … -j CNI-DN-…`) would keep them from going.
+        for l in rules.lines().filter(|l| l.starts_with("-A") && !l.contains(prefix)) {
+            let rule = split_rule(l);
+            if rule_option(&rule, "-j").is_some_and(|t| doomed.iter().any(|c| c.as_str() == t)) {
+                removed.push(format!("{table} {l}"));
+                let _ = Command::new("iptables")
+                    .args(["-w", "-t", table, "-D"])
+                    .args(&rule[1..])
+                    .stderr(Stdio::null())
+                    .output();
+            }
+        }
+        for c in doomed {
             for op in ["-F", "-X"] {
                 let _ = Command::new("iptables").args(["-w", "-t", table, op, c]).stderr(Stdio::null()).output();
             }

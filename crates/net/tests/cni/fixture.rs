@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use peapod_net::cni::iptables::{rule_option, split_rule};
 use peapod_net::{CniConfig, CniNetwork, DefaultNetwork, NetRequest, Network, PortMap, netns};
 
 pub const PLUGIN_DIR: &str = "/usr/lib/cni";
@@ -272,44 +271,6 @@ pub fn fetch(addr: (Ipv4Addr, u16)) -> std::io::Result<String> {
     Ok(out)
 }
 
-/// Delete every iptables rule of this network (comment names it or it
-/// matches the subnet) and the non-shared CNI chains they jump to.
-fn flush_iptables(name: &str, prefix: &str) {
-    let shared = ["CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ", "CNI-FORWARD", "CNI-ADMIN"];
-    for table in ["nat", "filter"] {
-        let text = sh("iptables", &["-w", "-t", table, "-S"]);
-        let mut chains = Vec::new();
-        for line in text.lines() {
-            let rule = split_rule(line);
-            if rule.first().map(String::as_str) != Some("-A") {
-                continue;
-            }
-            let comment = rule_option(&rule, "--comment").unwrap_or_default();
-            let ours = comment.contains(&format!("\"{name}\""))
-                || comment.starts_with(&format!("peapod network {name} "))
-                || rule_option(&rule, "-s").is_some_and(|s| s.starts_with(prefix))
-                || rule_option(&rule, "-d").is_some_and(|s| s.starts_with(prefix));
-            if !ours {
-                continue;
-            }
-            let mut args = vec!["-w", "-t", table, "-D"];
-            args.extend(rule.iter().skip(1).map(String::as_str));
-            sh("iptables", &args);
-            if let Some(t) = rule_option(&rule, "-j")
-                && (t.starts_with("CNI-") || t.starts_with("PEAPOD-"))
-                && !shared.contains(&t)
-                && !chains.iter().any(|c| c == t)
-            {
-                chains.push(t.to_owned());
-            }
-        }
-        for c in chains {
-            sh("iptables", &["-w", "-t", table, "-F", &c]);
-            sh("iptables", &["-w", "-t", table, "-X", &c]);
-        }
-    }
-}
-
 impl Drop for Fixture {
     fn drop(&mut self) {
         let pods = std::mem::take(&mut *self.pods.lock().unwrap());
@@ -331,7 +292,8 @@ impl Drop for Fixture {
         if dels.is_err() {
             eprintln!("fixture cleanup: DEL thread panicked");
         }
-        flush_iptables(&self.name, &self.prefix);
+        // Whatever a failed test left of this network's rules.
+        peapod_net::cni::iptables::remove_subnet_rules(&self.prefix);
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).stderr(std::process::Stdio::null()).status();
     }
 }

@@ -431,3 +431,18 @@ async fn bench_add_del() {
     );
     bench_one(&f, "without firewall (bridge, portmap)", n, false).await;
 }
+
+/// The clean-up of a daemon that could not clean up itself (bench, test
+/// harness) leaves none of a pod's rules, portmap's jump to its DNAT chain
+/// (which names no pod address) included.
+#[tokio::test]
+async fn subnet_clean_up_removes_a_dead_daemons_rules() {
+    let f = Fixture::new();
+    let p = f.pod("orphan", &[(random_port(), 80)]);
+    f.net.setup(&p).await.unwrap();
+    assert!(f.iptables_lines(&p.sandbox_id).iter().any(|l| l.contains("CNI-DN-")), "the DNAT jump");
+    let removed = peapod_net::cni::iptables::remove_subnet_rules(&f.prefix);
+    assert!(!removed.is_empty());
+    assert_eq!(f.iptables_lines(&p.sandbox_id), Vec::<String>::new());
+    assert_eq!(f.network_rules(), Vec::<String>::new());
+}
