@@ -186,36 +186,18 @@ async fn stream_file(
     if !o.follow {
         return Ok(());
     }
-    let mut follower = follow::Follower::new(path, f.into_std().await, complete as u64).map_err(|_| ())?;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut idle_checks = 0u32;
+    let follower = follow::Follower::new(path, f.into_std().await, complete as u64).map_err(|_| ())?;
+    let mut follower = follow::Lines::new(follower, 5);
     loop {
         tokio::select! {
             _ = tx.closed() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
-        let (back, read) = tokio::task::spawn_blocking(move || {
-            let read = follower.read_new();
-            (follower, read)
-        })
-        .await
-        .map_err(|_| ())?;
-        follower = back;
-        let buf = read.map_err(|_| ())?;
-        if buf.is_empty() {
-            // kubelet ends a follow when the container is no longer running.
-            idle_checks += 1;
-            if idle_checks >= 5 && !still_running() {
-                return Ok(());
-            }
-            continue;
-        }
-        idle_checks = 0;
-        pending.extend_from_slice(&buf);
-        let Some(last) = pending.iter().rposition(|b| *b == b'\n') else {
-            continue;
+        let lines = match follower.poll().await.map_err(|_| ())? {
+            follow::Polled::Lines(l) => l,
+            follow::Polled::Idle if !still_running() => return Ok(()),
+            follow::Polled::Idle | follow::Polled::Nothing => continue,
         };
-        let lines: Vec<u8> = pending.drain(..=last).collect();
         let mut out = Vec::new();
         for e in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(parse_cri_line) {
             if selected(&e, o.since) {

@@ -143,6 +143,57 @@ impl Follower {
     }
 }
 
+/// What one poll of a [`Lines`] found.
+pub enum Polled {
+    /// Complete lines (each ending in `\n`), as read.
+    Lines(Vec<u8>),
+    /// Nothing new yet.
+    Nothing,
+    /// Nothing new for the idle polls: the follow ends if the container is
+    /// not running (kubelet ends a follow when the container stops).
+    Idle,
+}
+
+/// A [`Follower`] polled from async code: reads on tokio's blocking pool,
+/// keeps a partial last line until it is complete, and counts idle polls.
+/// Callers sleep between polls (each at its own pace).
+pub struct Lines {
+    log: Option<Follower>,
+    pending: Vec<u8>,
+    idle: u32,
+    /// Idle polls before a stopped container's follow ends (a moment for
+    /// the shim to write the last output).
+    idle_limit: u32,
+}
+
+impl Lines {
+    pub fn new(log: Follower, idle_limit: u32) -> Self {
+        Lines { log: Some(log), pending: Vec::new(), idle: 0, idle_limit }
+    }
+
+    pub async fn poll(&mut self) -> io::Result<Polled> {
+        let mut log = self.log.take().ok_or_else(|| io::Error::other("a failed read ended the follow"))?;
+        let (log, read) = tokio::task::spawn_blocking(move || {
+            let read = log.read_new();
+            (log, read)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        self.log = Some(log);
+        let buf = read?;
+        if buf.is_empty() {
+            self.idle += 1;
+            return Ok(if self.idle >= self.idle_limit { Polled::Idle } else { Polled::Nothing });
+        }
+        self.idle = 0;
+        self.pending.extend_from_slice(&buf);
+        Ok(match self.pending.iter().rposition(|b| *b == b'\n') {
+            Some(last) => Polled::Lines(self.pending.drain(..=last).collect()),
+            None => Polled::Nothing,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use peapod_api::cri_log::parse_line;
 use super::{ProcessIo, Session, StreamError, StreamOptions, Transport, resolve_container, transport};
 use crate::error::HttpResult;
 use crate::handlers::Target;
-use crate::logs::follow::Follower;
+use crate::logs::follow::{Follower, Lines, Polled};
 use crate::query::Query;
 use crate::{AppState, NodeAccess};
 
@@ -100,40 +100,20 @@ async fn start(
 /// Follow the container's CRI log (across rotations, as `logs -f` does),
 /// writing stdout and stderr content to the returned streams, until the
 /// container stops (`running` false and nothing new) or the readers go away.
-fn follow(
-    mut log: Follower,
-    running: impl Fn() -> bool + Send + 'static,
-) -> (DuplexStream, DuplexStream, JoinHandle<()>) {
+fn follow(log: Follower, running: impl Fn() -> bool + Send + 'static) -> (DuplexStream, DuplexStream, JoinHandle<()>) {
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
     let task = tokio::spawn(async move {
-        let mut pending = Vec::new();
-        let mut idle = 0u32;
+        // Four idle polls: a moment for the shim to write the last output.
+        let mut lines = Lines::new(log, 4);
         loop {
             tokio::time::sleep(POLL).await;
-            let Ok((back, read)) = tokio::task::spawn_blocking(move || {
-                let read = log.read_new();
-                (log, read)
-            })
-            .await
-            else {
-                return;
+            let lines = match lines.poll().await {
+                Ok(Polled::Lines(l)) => l,
+                Ok(Polled::Idle) if !running() => return,
+                Ok(Polled::Idle | Polled::Nothing) => continue,
+                Err(_) => return,
             };
-            log = back;
-            let Ok(buf) = read else { return };
-            let n = buf.len();
-            if n == 0 {
-                idle += 1;
-                // Give the shim a moment to write the last output.
-                if idle >= 4 && !running() {
-                    return;
-                }
-                continue;
-            }
-            idle = 0;
-            pending.extend_from_slice(&buf);
-            let Some(last) = pending.iter().rposition(|b| *b == b'\n') else { continue };
-            let lines: Vec<u8> = pending.drain(..=last).collect();
             let (mut out, mut err) = (Vec::new(), Vec::new());
             for e in lines.split(|b| *b == b'\n').filter_map(parse_line) {
                 let target = if e.stream == "stderr" { &mut err } else { &mut out };
