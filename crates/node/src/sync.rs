@@ -276,37 +276,13 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
     // container waits for it between its create and its start.
     let mut sandbox_ready: Option<SandboxReady> = None;
     if let Some(attempt) = a.create_sandbox {
-        // The RuntimeClass is resolved now, once per sandbox (kubelet's createPodSandbox).
-        let created = match crate::runtime_class::runtime_handler(&ctx.store, pod) {
-            Ok(handler) => {
-                let cfg =
-                    PodSandboxConfig { runtime_handler: handler, ..sandbox_config(pod, attempt, &ctx.cfg.settings) };
-                if overlap_sandbox(pod, a) {
-                    match ctx.runtime.prepare_pod_sandbox(&cfg).await {
-                        Ok(id) => {
-                            let (rt, fid) = (ctx.runtime.clone(), id.clone());
-                            let finish = async move { rt.finish_pod_sandbox(&fid).await.map_err(|e| e.to_string()) }
-                                .boxed()
-                                .shared();
-                            // Under way now, whether or not a container waits on it.
-                            tokio::spawn(finish.clone());
-                            sandbox_ready = Some(finish);
-                            Ok((id, cfg))
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                } else {
-                    ctx.runtime.run_pod_sandbox(&cfg).await.map(|id| (id, cfg)).map_err(|e| e.to_string())
-                }
-            }
-            Err(e) => Err(e),
-        };
-        match created {
-            Ok((id, cfg)) => {
+        match create_sandbox(ctx, pod, attempt, overlap_sandbox(pod, a)).await {
+            Ok((id, cfg, ready)) => {
                 ctx.state.lock().expect("lock").entry(uid.clone()).or_default().sandbox_config =
                     Some((id.clone(), cfg.clone()));
                 sandbox_id = Some(id);
                 sandbox_cfg = Some(cfg);
+                sandbox_ready = ready;
             }
             Err(e) => return sandbox_failed(ctx, pod, &uid, &e),
         }
@@ -396,6 +372,30 @@ async fn execute<R: RuntimeService>(ctx: &Arc<Ctx<R>>, pod: &Pod, observed: &Obs
         requeue = Duration::ZERO;
     }
     requeue
+}
+
+/// Create the pod's sandbox: whole, or (`overlap`) prepared, with its
+/// finishing under way and returned for the containers to wait on. The
+/// RuntimeClass is resolved now, once per sandbox (kubelet's
+/// createPodSandbox).
+async fn create_sandbox<R: RuntimeService>(
+    ctx: &Arc<Ctx<R>>,
+    pod: &Pod,
+    attempt: u32,
+    overlap: bool,
+) -> Result<(String, PodSandboxConfig, Option<SandboxReady>), String> {
+    let handler = crate::runtime_class::runtime_handler(&ctx.store, pod)?;
+    let cfg = PodSandboxConfig { runtime_handler: handler, ..sandbox_config(pod, attempt, &ctx.cfg.settings) };
+    if !overlap {
+        let id = ctx.runtime.run_pod_sandbox(&cfg).await.map_err(|e| e.to_string())?;
+        return Ok((id, cfg, None));
+    }
+    let id = ctx.runtime.prepare_pod_sandbox(&cfg).await.map_err(|e| e.to_string())?;
+    let (rt, fid) = (ctx.runtime.clone(), id.clone());
+    let finish = async move { rt.finish_pod_sandbox(&fid).await.map_err(|e| e.to_string()) }.boxed().shared();
+    // Under way now, whether or not a container waits on it.
+    tokio::spawn(finish.clone());
+    Ok((id, cfg, Some(finish)))
 }
 
 /// A sandbox's finishing, awaited by each container created before it.
